@@ -1,0 +1,28 @@
+# make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
+# make test    : install into .venv (first time only) and run the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install example test lint golden
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+example: $(STAMP)
+	$(VENV)/bin/loopdoc render examples/custom_callbacks.py -o loop.html
+	@echo "wrote loop.html"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check loopdoc tests examples benchmarks
+
+golden: $(STAMP)
+	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/test_golden.py

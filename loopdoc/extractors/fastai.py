@@ -1,0 +1,469 @@
+"""Read a fastai 2.8 ``Learner`` into a ``loopdoc.model.Loop`` without running it.
+
+Facts encoded here, each from fastai 2.8.12's source:
+
+- the event names: ``fastai.callback.core._events`` (read at run time);
+- the events ``run_train`` / ``run_valid`` filter: ``fastai.callback.core._inner_loop``
+  (read at run time), decided in ``Callback.__call__``;
+- the phase tree and the place of every event: ``Learner._with_events`` and its
+  callers ``fit``, ``_do_fit``, ``_do_epoch``, ``_do_epoch_train``,
+  ``_do_epoch_validate``, ``all_batches``, ``one_batch``, ``_do_one_batch``,
+  ``_do_grad_opt`` (``fastai/learner.py``); ``after_create`` from ``Learner.__init__``;
+- the run order: ``Learner._call_one`` runs ``self.cbs.sorted('order')`` (stable);
+- which callbacks respond: ``Callback.__call__`` calls ``getcallable(self, event)``
+  when ``run`` is set and the flag for the phase allows it.
+
+Nothing here imports fastai at module import time: ``extract`` imports it only
+after the user's code has built the learner.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from types import MethodType
+from typing import Any, Iterable
+
+from ..model import (
+    Callback,
+    Cancel,
+    Event,
+    Framework,
+    Handler,
+    LearnerSummary,
+    Loop,
+    Node,
+    Phase,
+    SourceLocation,
+    Step,
+)
+from ..paths import display_path
+
+FLAGS = ("run", "run_train", "run_valid")
+
+# When each event fires and what the Learner holds then, in our words.
+EVENT_DESCRIPTIONS = {
+    "after_create": "Once, at the end of `Learner.__init__`. The learner has `dls`, `model`, `loss_func`, "
+    "`opt_func` and its callbacks, but no optimizer yet (`learn.opt` is None). A callback added later never receives it.",
+    "before_fit": "Once per call to `fit`, after the optimizer is created and `lr`/`wd` are set; "
+    "`learn.n_epoch` holds the number of epochs.",
+    "after_cancel_fit": "Only when a `CancelFitException` was raised anywhere in the fit.",
+    "after_fit": "Once at the end of `fit`, whether or not it was cancelled. fastai resets every callback's `run` "
+    "to True here; then `learn.dl`, `xb`, `yb`, `pred` and `loss` are cleared.",
+    "before_epoch": "At the start of each epoch; `learn.epoch` is the epoch index (from 0).",
+    "after_cancel_epoch": "Only when a `CancelEpochException` was raised during this epoch.",
+    "after_epoch": "At the end of each epoch, after validation, whether or not the epoch was cancelled.",
+    "before_train": "At the start of the training part of the epoch; `learn.dl` is `dls.train`. "
+    "`TrainEvalCallback` sets `learn.training = True` and puts the model in train mode here.",
+    "after_cancel_train": "Only when a `CancelTrainException` was raised during the training part.",
+    "after_train": "At the end of the training part, whether or not it was cancelled.",
+    "before_validate": "At the start of the validation part; `learn.dl` is `dls.valid`. "
+    "`TrainEvalCallback` sets `learn.training = False` and puts the model in eval mode here.",
+    "after_cancel_validate": "Only when a `CancelValidException` was raised during the validation part.",
+    "after_validate": "At the end of the validation part, whether or not it was cancelled.",
+    "before_batch": "At the start of each batch; `learn.iter` is the batch index, `learn.xb` and `learn.yb` "
+    "hold the inputs and targets (tuples) and may be replaced here.",
+    "after_pred": "After the forward pass; `learn.pred` holds the model's output and may be replaced here.",
+    "after_loss": "After the loss is computed (only if the batch has targets); `learn.loss_grad` is the loss "
+    "to differentiate, `learn.loss` a detached copy.",
+    "before_backward": "Before `loss_grad.backward()`; only when training and the batch has targets.",
+    "after_cancel_backward": "Only when a `CancelBackwardException` was raised in `before_backward` or the backward pass.",
+    "after_backward": "After the backward pass (or its cancellation); gradients are in the parameters' `.grad`.",
+    "before_step": "Before `opt.step()`; gradients may still be changed (clipping, accumulation).",
+    "after_cancel_step": "Only when a `CancelStepException` was raised in `before_step` or the optimizer step.",
+    "after_step": "After the optimizer step (or its cancellation); then fastai calls `opt.zero_grad()`.",
+    "after_cancel_batch": "Only when a `CancelBatchException` was raised during this batch.",
+    "after_batch": "At the end of each batch, whether or not it was cancelled; `learn.loss` is this batch's loss.",
+}
+
+# Per `_with_events` type: the exception it catches and what follows its after_* event.
+CANCELS = {
+    "fit": ("CancelFitException", "The rest of the fit is skipped; `after_fit` runs, then the cleanup."),
+    "epoch": ("CancelEpochException", "The rest of this epoch is skipped; `after_epoch` runs, then the next epoch."),
+    "train": ("CancelTrainException", "The remaining training batches are skipped; `after_train` runs, then validation."),
+    "validate": ("CancelValidException", "The remaining validation batches are skipped; `after_validate` runs, then `after_epoch`."),
+    "batch": ("CancelBatchException", "The rest of this batch (including `opt.zero_grad()`) is skipped; `after_batch` runs, then the next batch."),
+    "backward": ("CancelBackwardException", "The backward pass is skipped; `after_backward` runs, then the optimizer step phase."),
+    "step": ("CancelStepException", "The optimizer step is skipped; `after_step` runs, then `opt.zero_grad()`."),
+}
+
+TRAINING_ONLY = "only when training and the batch has targets (`len(self.yb) > 0`)"
+
+
+def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = ()) -> Loop:
+    """Build the ``Loop`` of ``learn.fit`` without running or changing ``learn``.
+
+    Args:
+        learn: a ``fastai.learner.Learner``.
+        loaded_from: where it was loaded from, for ``LearnerSummary.loaded_from``.
+        extra_cbs: ``Callback`` instances to list as if passed to ``fit(cbs=...)``:
+            they follow the learner's callbacks of equal ``order`` and never
+            receive ``after_create``. ``learn`` is not modified.
+
+    Returns:
+        The ``Loop``: phases ``create`` then ``fit``, every event of
+        ``fastai.callback.core._events`` in the place fastai fires it.
+
+    Raises:
+        ImportError: fastai is not installed.
+    """
+    import fastai
+    from fastai.callback import core
+    from fastcore.foundation import L
+
+    own = list(learn.cbs)
+    extra = [cb for cb in extra_cbs if not any(cb is o for o in own)]
+    ordered = list(L(own + extra).sorted("order"))
+    ids = _callback_ids(ordered)
+    reader = _Reader(ordered, ids, core.Callback, set(core._inner_loop), own)
+    phases = (reader.create_phase(), reader.fit_phase())
+    return Loop(
+        framework=Framework("fastai", fastai.__version__),
+        versions=_versions(),
+        learner=_summary(learn, loaded_from),
+        call="fit",
+        filtered_events=tuple(core._inner_loop),
+        callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback) for cb in ordered),
+        phases=phases,
+        notes=tuple(_notes(learn, ordered, core)),
+    )
+
+
+class _Reader:
+    """Builds phases; knows the callbacks in run order and how fastai dispatches to them."""
+
+    def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], own: list[Any]):
+        self.ordered, self.ids, self.base, self.inner = ordered, ids, base, inner
+        self.at_create = {id(cb) for cb in own}
+        self.base_classes = set(base.__mro__)
+
+    # -- events ------------------------------------------------------------
+    def event(self, name: str, training: bool | None = None, cancel_of: str | None = None) -> Event:
+        """The event ``name`` at one place; ``training`` is ``learn.training`` there (None outside batch loops)."""
+        flag = None
+        if name in self.inner and training is not None:
+            flag = "run_train" if training else "run_valid"
+        handlers = []
+        for cb in self.ordered:
+            if name == "after_create" and id(cb) not in self.at_create:
+                continue
+            handler = self.handler(cb, name, flag)
+            if handler is not None:
+                handlers.append(handler)
+        cancel = None
+        if cancel_of is not None:
+            exc, text = CANCELS[cancel_of]
+            cancel = Cancel(exception=exc, next=f"after_{cancel_of}", description=text)
+        return Event(name, EVENT_DESCRIPTIONS[name], tuple(handlers), flag, cancel)
+
+    def handler(self, cb: Any, event: str, flag: str | None) -> Handler | None:
+        """What of ``cb`` runs at ``event``, per ``Callback.__call__``; ``None`` when nothing does."""
+        cb_id = self.ids[id(cb)]
+        dispatch = _own_dispatch(type(cb), self.base)
+        if dispatch is not None:
+            return _handler(cb_id, dispatch, "dispatch", _qualified(_definer(type(cb), "__call__")))
+        if not _flag(cb, "run", True) or (flag is not None and not _flag(cb, flag, True)):
+            return None
+        attr = vars(cb).get(event)
+        if attr is not None and callable(attr):
+            return _handler(cb_id, attr, "instance", None)
+        for klass in type(cb).__mro__:
+            if klass in self.base_classes or event not in vars(klass):
+                continue
+            attr = vars(klass)[event]
+            if isinstance(attr, (staticmethod, classmethod)):
+                attr = attr.__func__
+            return _handler(cb_id, attr, "method", _qualified(klass)) if callable(attr) else None
+        return None
+
+    # -- phases (fastai/learner.py, fastai 2.8) ----------------------------
+    def bracket(self, kind: str, body: list[Node], training: bool | None = None) -> list[Node]:
+        """``Learner._with_events``: before_X, body, after_cancel_X (on CancelXException), after_X."""
+        return [
+            self.event(f"before_{kind}", training),
+            *body,
+            self.event(f"after_cancel_{kind}", training, cancel_of=kind),
+            self.event(f"after_{kind}", training),
+        ]
+
+    def create_phase(self) -> Phase:
+        return Phase(
+            "create",
+            "`Learner.__init__`: builds the learner and fires `after_create` once.",
+            (
+                Step(
+                    "init",
+                    "self.add_cbs(L(defaults.callbacks)); self.add_cbs(cbs)",
+                    "Store `dls`, `model`, `loss_func`, `opt_func`, `metrics`; add `defaults.callbacks` "
+                    "(unless `default_cbs=False`), then `cbs`.",
+                ),
+                self.event("after_create"),
+            ),
+        )
+
+    def fit_phase(self) -> Phase:
+        setup = Step(
+            "setup",
+            "self.create_opt(); self.opt.set_hypers(lr=..., wd=...); self.n_epoch = n_epoch",
+            "Create the optimizer if there is none (or `reset_opt=True`), set its hyper-parameters.",
+        )
+        cleanup = Step("cleanup", "self._end_cleanup()", "Clear `dl`, `xb`, `yb`, `pred` and `loss`.")
+        return Phase(
+            "fit",
+            "`Learner.fit(n_epoch)`: the whole training run.",
+            (setup, *self.bracket("fit", [self.epoch_phase()]), cleanup),
+        )
+
+    def epoch_phase(self) -> Phase:
+        body = [
+            Step("dl", "self.dl = self.dls.train", "Select the training `DataLoader`."),
+            self.stage_phase("train"),
+            Step("dl", "self.dl = self.dls[ds_idx]", "Select the validation `DataLoader` (`dls.valid`)."),
+            self.stage_phase("validate"),
+        ]
+        return Phase(
+            "epoch",
+            "One epoch: a pass over the training set, then one over the validation set.",
+            tuple(self.bracket("epoch", body)),
+            loop="for epoch in range(n_epoch)",
+        )
+
+    def stage_phase(self, kind: str) -> Phase:
+        training = kind == "train"
+        return Phase(
+            kind,
+            "Training: every batch of `dls.train` with backward pass and optimizer step."
+            if training
+            else "Validation: every batch of `dls.valid`, forward and loss only.",
+            tuple(self.bracket(kind, [self.batch_phase(training)])),
+            context=None if training else "torch.no_grad()",
+        )
+
+    def batch_phase(self, training: bool) -> Phase:
+        grad = []
+        if training:
+            grad = [
+                self.grad_phase("backward", "self.loss_grad.backward()", "Compute gradients."),
+                self.grad_phase("step", "self.opt.step()", "Update the parameters."),
+                Step("zero_grad", "self.opt.zero_grad()", "Reset the gradients.", condition=TRAINING_ONLY),
+            ]
+        body = [
+            Step("forward", "self.pred = self.model(*self.xb)", "Run the model on the inputs."),
+            self.event("after_pred", training),
+            Step(
+                "loss",
+                "self.loss_grad = self.loss_func(self.pred, *self.yb); self.loss = self.loss_grad.clone()",
+                "Compute the loss.",
+                condition="only if the batch has targets (`len(self.yb) > 0`)",
+            ),
+            self.event("after_loss", training),
+            *grad,
+        ]
+        split = Step("split", "self.xb, self.yb = b[:n_inp], b[n_inp:]", "Move the batch to the device and split it.")
+        source = "dls.train" if training else "dls.valid"
+        return Phase(
+            "batch",
+            "One batch: forward pass and loss" + ("; backward pass and optimizer step." if training else "."),
+            (split, *self.bracket("batch", body, training)),
+            loop=f"for each batch of self.dl ({source})",
+        )
+
+    def grad_phase(self, kind: str, code: str, text: str) -> Phase:
+        body = [Step(kind, code, text)]
+        return Phase(kind, text, tuple(self.bracket(kind, body, True)), condition=TRAINING_ONLY)
+
+
+def _own_dispatch(cls: type, base: type) -> Any:
+    """The ``__call__`` a callback class overrides fastai's with, or ``None``."""
+    call = getattr(cls, "__call__", None)
+    return None if call is base.__call__ else call
+
+
+def _definer(cls: type, name: str) -> type:
+    return next(k for k in cls.__mro__ if name in vars(k))
+
+
+def _flag(cb: Any, name: str, default: bool) -> bool:
+    try:
+        return bool(getattr(cb, name, default))
+    except Exception:
+        return default
+
+
+def _callback_ids(ordered: list[Any]) -> dict[int, str]:
+    """``Callback.id`` per instance: class name, then ``Name-2``, ``Name-3`` … in run order."""
+    seen: dict[str, int] = {}
+    ids = {}
+    for cb in ordered:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", type(cb).__name__) or "Callback"
+        if not (name[0].isalpha() or name[0] == "_"):
+            name = "_" + name
+        seen[name] = seen.get(name, 0) + 1
+        ids[id(cb)] = name if seen[name] == 1 else f"{name}-{seen[name]}"
+    return ids
+
+
+def _callback(cb: Any, cb_id: str, base: type) -> Callback:
+    cls = type(cb)
+    order = getattr(cb, "order", None)
+    return Callback(
+        id=cb_id,
+        name=cls.__name__,
+        qualname=_qualified(cls),
+        doc=_doc(vars(cls).get("__doc__")),
+        source=_class_source(cls),
+        order=order if isinstance(order, (int, float)) and not isinstance(order, bool) else None,
+        flags={name: _flag(cb, name, True) for name in FLAGS},
+        receives_all=_own_dispatch(cls, base) is not None,
+    )
+
+
+def _handler(cb_id: str, attr: Any, via: str, defined_by: str | None) -> Handler:
+    fn = _underlying(attr)
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        function = getattr(fn, "__qualname__", code.co_name)
+        source = _location(code.co_filename, code.co_firstlineno)
+    else:  # a callable object or a builtin
+        function = getattr(fn, "__qualname__", None) or f"{type(fn).__qualname__}.__call__"
+        source = None
+    return Handler(cb_id, function, via, defined_by, _doc(getattr(fn, "__doc__", None)), source)
+
+
+def _underlying(attr: Any) -> Any:
+    """The function that actually runs: through bound methods, ``functools.partial`` and ``functools.wraps``."""
+    fn = attr
+    for _ in range(32):
+        if isinstance(fn, MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, functools.partial):
+            fn = fn.func
+        else:
+            break
+    return inspect.unwrap(fn) if callable(fn) else fn
+
+
+def _doc(doc: Any) -> str | None:
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
+def _location(filename: str, line: int | None) -> SourceLocation | None:
+    if not filename or filename.startswith("<"):
+        return None
+    return SourceLocation(display_path(filename), line)
+
+
+def _class_source(cls: type) -> SourceLocation | None:
+    try:
+        filename = inspect.getsourcefile(cls)
+        line = inspect.getsourcelines(cls)[1] if filename else None
+    except (OSError, TypeError):
+        return None
+    return _location(filename, line) if filename else None
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _describe(obj: Any) -> str | None:
+    """A stable, readable name for a loss or optimizer function: no memory addresses."""
+    if obj is None:
+        return None
+    if isinstance(obj, functools.partial):
+        args = [_describe(a) or "None" for a in obj.args]
+        args += [f"{k}={_describe(v) if callable(v) else _ADDRESS.sub('', repr(v))}" for k, v in obj.keywords.items()]
+        return f"partial({', '.join([_describe(obj.func) or '?', *args])})"
+    if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj):
+        return obj.__qualname__
+    try:
+        return _ADDRESS.sub("", repr(obj))
+    except Exception:
+        return type(obj).__qualname__
+
+
+def _summary(learn: Any, loaded_from: str) -> LearnerSummary:
+    model = type(learn.model)
+    metrics = []
+    for m in getattr(learn, "metrics", []) or []:
+        try:
+            metrics.append(str(m.name))
+        except Exception:
+            metrics.append(type(m).__qualname__)
+    return LearnerSummary(
+        loaded_from=loaded_from,
+        model=_qualified(model),
+        loss_func=_describe(getattr(learn, "loss_func", None)),
+        opt_func=_describe(getattr(learn, "opt_func", None)),
+        metrics=tuple(metrics),
+    )
+
+
+def _versions() -> dict[str, str]:
+    import fastai
+    import torch
+
+    return {"fastai": fastai.__version__, "torch": torch.__version__}
+
+
+def _notes(learn: Any, ordered: list[Any], core: Any) -> list[str]:
+    notes = []
+    if not any(isinstance(cb, core.TrainEvalCallback) for cb in ordered):
+        notes.append(
+            "No `TrainEvalCallback`: nothing sets `learn.training = True`, so fastai skips the backward pass "
+            "and the optimizer step, and filters the training batch loop by `run_valid`."
+        )
+    for cb in ordered:
+        if not _flag(cb, "run", True) and _own_dispatch(type(cb), core.Callback) is None:
+            notes.append(
+                f"`{type(cb).__name__}` has `run=False`: fastai skips it at every event of the next fit "
+                "and sets `run` back to True at `after_fit`."
+            )
+    for name in core._events:
+        if name in vars(learn) or any(name in vars(k) for k in type(learn).__mro__):
+            notes.append(_delegation_note("learn", name))
+        elif _has(learn.model, name):
+            notes.append(_delegation_note("learn.model", name))
+    return notes
+
+
+def _has(obj: Any, name: str) -> bool:
+    try:
+        return hasattr(obj, name)
+    except Exception:
+        return False
+
+
+def _delegation_note(owner: str, name: str) -> str:
+    return (
+        f"`{owner}` has an attribute `{name}`: fastai's `Callback.__call__` finds it through attribute "
+        f"delegation (`GetAttr`), so it calls `{owner}.{name}` once for each running callback that does "
+        f"not define `{name}` itself. loopdoc does not list those calls as callback handlers."
+    )
+
+
+def as_callbacks(cbs: Any) -> list[Any]:
+    """Normalise ``cbs`` (``None``, a ``Callback`` instance or class, or a list of them) to instances.
+
+    Classes are instantiated with no arguments, as ``Learner.add_cb`` does.
+
+    Raises:
+        TypeError: an item is neither a ``Callback`` nor a ``Callback`` subclass.
+    """
+    from fastai.callback.core import Callback as FastaiCallback
+
+    if cbs is None:
+        return []
+    items = list(cbs) if isinstance(cbs, (list, tuple)) or type(cbs).__name__ == "L" else [cbs]
+    out = []
+    for item in items:
+        if isinstance(item, type) and issubclass(item, FastaiCallback):
+            item = item()
+        if not isinstance(item, FastaiCallback):
+            raise TypeError(f"not a fastai Callback or Callback class: {item!r}")
+        out.append(item)
+    return out

@@ -1,0 +1,350 @@
+"""The loop model: a serializable description of a callback-driven training loop.
+
+The model knows nothing of any framework: phases, events, steps and callbacks are
+data, and ``Loop.framework`` names the trainer they were read from. Extractors
+(``loopdoc.extractors``) build it from a live trainer; renderers
+(``loopdoc.render``) read only this model, so rendering a saved ``loop.json``
+needs neither torch nor fastai.
+
+JSON form: ``Loop.to_dict()`` / ``Loop.from_dict()`` round-trip exactly, and the
+dict form is described by ``loopdoc/loop.schema.json`` (JSON Schema 2020-12).
+``SCHEMA_VERSION`` is ``MAJOR.MINOR``: a reader refuses a newer major version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any, Union
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where a class or function is defined.
+
+    Attributes:
+        file: path as shown to readers, POSIX separators; relative to the
+            working directory or to the ``sys.path`` entry it was imported
+            from when it lies under one, else absolute.
+        line: 1-based line of the definition, or ``None`` when unknown.
+    """
+
+    file: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One callback attached to the loop.
+
+    Attributes:
+        id: unique within the loop and safe in an URL fragment: the class name,
+            suffixed ``-2``, ``-3`` … for further instances of one class.
+        name: class name, e.g. ``"Recorder"``.
+        qualname: ``module.QualifiedName`` of the class.
+        doc: the class docstring, cleaned (``inspect.cleandoc``), or ``None``.
+        source: where the class is defined, or ``None`` (built-in or dynamic).
+        order: the framework's sort key (fastai's ``Callback.order``), or ``None``.
+        flags: the framework's switches by name, in a fixed order
+            (fastai: ``run``, ``run_train``, ``run_valid``).
+        receives_all: ``True`` when the callback overrides dispatch itself
+            (fastai: a subclass defining ``__call__``) and so receives every event.
+    """
+
+    id: str
+    name: str
+    qualname: str
+    doc: str | None
+    source: SourceLocation | None
+    order: float | int | None
+    flags: dict[str, bool] = field(default_factory=dict)
+    receives_all: bool = False
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A callback's response to one event: the function that runs.
+
+    Attributes:
+        callback: ``Callback.id`` of the callback that responds.
+        function: ``__qualname__`` of the function that runs, e.g.
+            ``"Recorder.after_batch"`` or ``"<lambda>"``.
+        via: how dispatch reaches it: ``"method"`` (defined on the class or a
+            base), ``"instance"`` (an attribute of the instance, e.g. fastai's
+            ``Callback(before_batch=f)``) or ``"dispatch"`` (the callback's own
+            dispatch method, e.g. an overridden ``__call__``).
+        defined_by: ``module.QualifiedName`` of the class that defines it, or
+            ``None`` for an instance attribute.
+        doc: the function's own docstring, cleaned, or ``None``.
+        source: where the function is defined, or ``None``.
+    """
+
+    callback: str
+    function: str
+    via: str
+    defined_by: str | None
+    doc: str | None
+    source: SourceLocation | None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """How an ``after_cancel_*`` event is reached and where control goes after it.
+
+    Attributes:
+        exception: name of the exception that triggers the event,
+            e.g. ``"CancelBatchException"``.
+        next: name of the event that runs after it, e.g. ``"after_batch"``.
+        description: one sentence on what is skipped and what follows.
+    """
+
+    exception: str
+    next: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event fired at one place in the loop, with the callbacks that respond.
+
+    Attributes:
+        name: the event's name, e.g. ``"before_batch"``.
+        description: when it fires and what the trainer holds at that point.
+        handlers: the responding callbacks in the order the trainer runs them.
+        filter: the callback flag that decides membership at this place
+            (fastai: ``"run_train"`` in the training batch loop, ``"run_valid"``
+            in the validation batch loop), or ``None`` when no flag filters it.
+        cancel: for a cancel event, what triggers it; else ``None``.
+        kind: always ``"event"``.
+    """
+
+    name: str
+    description: str
+    handlers: tuple[Handler, ...] = ()
+    filter: str | None = None
+    cancel: Cancel | None = None
+    kind: str = "event"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Work the trainer does itself between events (no callback runs).
+
+    Attributes:
+        name: short label, e.g. ``"forward"``.
+        code: the statement as the trainer writes it, e.g. ``"self.pred = self.model(*self.xb)"``.
+        description: what it does, in words.
+        condition: when it runs, or ``None`` when always.
+        kind: always ``"step"``.
+    """
+
+    name: str
+    code: str
+    description: str
+    condition: str | None = None
+    kind: str = "step"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of the loop bracketed by events, possibly repeated.
+
+    Attributes:
+        name: the phase's name; for fastai the ``_with_events`` type
+            (``fit``, ``epoch``, ``train``, ``validate``, ``batch``,
+            ``backward``, ``step``) or ``create`` for ``Learner.__init__``.
+        description: what the phase does.
+        children: events, steps and nested phases in execution order.
+        loop: how it repeats (e.g. ``"for each batch of dls.train"``), or ``None``.
+        condition: when it runs at all, or ``None`` when always.
+        context: a context it runs under (e.g. ``"torch.no_grad()"``), or ``None``.
+        kind: always ``"phase"``.
+    """
+
+    name: str
+    description: str
+    children: tuple[Node, ...] = ()
+    loop: str | None = None
+    condition: str | None = None
+    context: str | None = None
+    kind: str = "phase"
+
+
+Node = Union[Phase, Event, Step]
+
+
+@dataclass(frozen=True)
+class Framework:
+    """The trainer the loop was read from.
+
+    Attributes:
+        name: e.g. ``"fastai"``.
+        version: its version string, e.g. ``"2.8.12"``.
+    """
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class LearnerSummary:
+    """What was documented: the trainer object and where it came from.
+
+    Attributes:
+        loaded_from: the spec it was loaded from, e.g. ``"examples/synth.py:learn"``.
+        model: ``module.QualifiedName`` of the model class.
+        loss_func: name of the loss function or its class, or ``None``.
+        opt_func: name of the optimizer function, or ``None``.
+        metrics: metric names, in the trainer's order.
+    """
+
+    loaded_from: str
+    model: str
+    loss_func: str | None
+    opt_func: str | None
+    metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The whole model of one training loop.
+
+    Attributes:
+        framework: the trainer it was read from.
+        versions: versions of the packages that shape the loop, by name.
+        learner: what was documented.
+        call: the call whose loop this is, e.g. ``"fit"``.
+        filtered_events: events that the flags named by ``Event.filter`` can
+            suppress; all other events reach every running callback.
+        callbacks: every callback, in the trainer's run order.
+        phases: the top-level phases in execution order.
+        notes: warnings about this loop a reader should see, in plain words.
+        schema_version: ``SCHEMA_VERSION`` of the writer.
+    """
+
+    framework: Framework
+    versions: dict[str, str]
+    learner: LearnerSummary
+    call: str
+    filtered_events: tuple[str, ...]
+    callbacks: tuple[Callback, ...]
+    phases: tuple[Phase, ...]
+    notes: tuple[str, ...] = ()
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready dict form (tuples become lists); see ``from_dict``."""
+        return {"schema_version": self.schema_version, **{k: v for k, v in asdict(self).items() if k != "schema_version"}}
+
+    def to_json(self) -> str:
+        """Return the model as JSON text: 2-space indent, UTF-8 kept, trailing newline."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Loop:
+        """Build a ``Loop`` from its dict form.
+
+        The dict must already be valid against ``loop.schema.json``
+        (``load_json`` checks that first); a dict that is not
+        raises ``KeyError`` or ``TypeError``.
+        """
+        return cls(
+            schema_version=data["schema_version"],
+            framework=Framework(**data["framework"]),
+            versions=dict(data["versions"]),
+            learner=LearnerSummary(**{**data["learner"], "metrics": tuple(data["learner"]["metrics"])}),
+            call=data["call"],
+            filtered_events=tuple(data["filtered_events"]),
+            callbacks=tuple(_callback(c) for c in data["callbacks"]),
+            phases=tuple(_node(p) for p in data["phases"]),
+            notes=tuple(data["notes"]),
+        )
+
+    def iter_events(self) -> list[tuple[tuple[str, ...], Event]]:
+        """Return every event with the path of phase names above it, in order.
+
+        Returns:
+            ``[(("fit", "epoch", "train", "batch"), Event), ...]``.
+        """
+        out: list[tuple[tuple[str, ...], Event]] = []
+
+        def walk(phase: Phase, path: tuple[str, ...]) -> None:
+            here = path + (phase.name,)
+            for child in phase.children:
+                if isinstance(child, Phase):
+                    walk(child, here)
+                elif isinstance(child, Event):
+                    out.append((here, child))
+
+        for p in self.phases:
+            walk(p, ())
+        return out
+
+
+def _source(d: dict[str, Any] | None) -> SourceLocation | None:
+    return None if d is None else SourceLocation(**d)
+
+
+def _callback(d: dict[str, Any]) -> Callback:
+    return Callback(**{**d, "source": _source(d["source"]), "flags": dict(d["flags"])})
+
+
+def _node(d: dict[str, Any]) -> Node:
+    kind = d["kind"]
+    if kind == "phase":
+        return Phase(**{**d, "children": tuple(_node(c) for c in d["children"])})
+    if kind == "event":
+        handlers = tuple(Handler(**{**h, "source": _source(h["source"])}) for h in d["handlers"])
+        cancel = None if d["cancel"] is None else Cancel(**d["cancel"])
+        return Event(**{**d, "handlers": handlers, "cancel": cancel})
+    if kind == "step":
+        return Step(**d)
+    raise ValueError(f"unknown node kind {kind!r}")
+
+
+def schema() -> dict[str, Any]:
+    """Return the JSON Schema (2020-12) of ``Loop.to_dict()``, read from ``loopdoc/loop.schema.json``."""
+    return json.loads(resources.files("loopdoc").joinpath("loop.schema.json").read_text(encoding="utf-8"))
+
+
+def load_json(path: str) -> Loop:
+    """Read a saved model, checking it against ``loop.schema.json`` first.
+
+    Args:
+        path: a ``.json`` file written by ``loopdoc render -o loop.json``.
+
+    Returns:
+        The ``Loop``.
+
+    Raises:
+        LoadError: the file is missing, unreadable or not JSON.
+        ModelError: a ``schema_version`` with a newer major version than
+            ``SCHEMA_VERSION``, or a document that breaks the schema (the
+            message names the field path, e.g. ``phases/0/children/3/name``).
+    """
+    import jsonschema
+
+    from .errors import LoadError, ModelError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError as e:
+        raise LoadError(f"{path}: no such file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise LoadError(f"{path}: cannot read: {e}") from e
+    except json.JSONDecodeError as e:
+        raise LoadError(f"{path}:{e.lineno}: not JSON: {e.msg}") from e
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, str) and version.split(".")[0].isdigit():
+        major, ours = int(version.split(".")[0]), int(SCHEMA_VERSION.split(".")[0])
+        if major > ours:
+            raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads ({SCHEMA_VERSION}); upgrade loopdoc")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ModelError(f"{path}: not a loopdoc loop model: at {where}: {error.message}")
+    return Loop.from_dict(data)
