@@ -236,8 +236,9 @@ class Loop:
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready dict form (tuples become lists); see ``from_dict``."""
-        return {"schema_version": self.schema_version, **{k: v for k, v in asdict(self).items() if k != "schema_version"}}
+        """Return the JSON-ready dict form (tuples become lists, ``schema_version`` first); see ``from_dict``."""
+        data = _lists(asdict(self))
+        return {"schema_version": data.pop("schema_version"), **data}
 
     def to_json(self) -> str:
         """Return the model as JSON text: 2-space indent, UTF-8 kept, trailing newline."""
@@ -284,6 +285,15 @@ class Loop:
         return out
 
 
+def _lists(obj: Any) -> Any:
+    """``obj`` with every tuple turned into a list, recursively (the JSON shape)."""
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_lists(v) for v in obj]
+    return obj
+
+
 def _source(d: dict[str, Any] | None) -> SourceLocation | None:
     return None if d is None else SourceLocation(**d)
 
@@ -314,7 +324,8 @@ def load_json(path: str) -> Loop:
     """Read a saved model, checking it against ``loop.schema.json`` first.
 
     Args:
-        path: a ``.json`` file written by ``loopdoc render -o loop.json``.
+        path: a ``.json`` file written by ``loopdoc render -o loop.json``
+            (a UTF-8 byte order mark is allowed).
 
     Returns:
         The ``Loop``.
@@ -330,21 +341,37 @@ def load_json(path: str) -> Loop:
     from .errors import LoadError, ModelError
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
     except FileNotFoundError as e:
         raise LoadError(f"{path}: no such file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise LoadError(f"{path}: cannot read: {e}") from e
+    except IsADirectoryError as e:
+        raise LoadError(f"{path}: is a folder, not a .json file") from e
+    except OSError as e:
+        raise LoadError(f"{path}: cannot read: {e.strerror or e}") from e
     except json.JSONDecodeError as e:
         raise LoadError(f"{path}:{e.lineno}: not JSON: {e.msg}") from e
+    except UnicodeDecodeError as e:
+        raise LoadError(f"{path}: not JSON: not UTF-8 text (byte {e.start})") from e
+    except RecursionError as e:
+        raise LoadError(f"{path}: not JSON this reader accepts: nested too deeply") from e
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, str) and version.split(".")[0].isdigit():
         major, ours = int(version.split(".")[0]), int(SCHEMA_VERSION.split(".")[0])
         if major > ours:
-            raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads ({SCHEMA_VERSION}); upgrade loopdoc")
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+            raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads "
+                             f"({SCHEMA_VERSION}); upgrade loopdoc")
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    except RecursionError as e:
+        raise ModelError(f"{path}: not a loopdoc loop model: nested too deeply") from e
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ModelError(f"{path}: not a loopdoc loop model: at {where}: {error.message}")
-    return Loop.from_dict(data)
+        message = " ".join(error.message.split())
+        if len(message) > 200:
+            message = message[:199] + "…"
+        raise ModelError(f"{path}: not a loopdoc loop model: at {where}: {message}")
+    try:
+        return Loop.from_dict(data)
+    except (KeyError, TypeError, ValueError) as e:  # the schema should have caught it
+        raise ModelError(f"{path}: not a loopdoc loop model: {type(e).__name__}: {e}") from e

@@ -116,7 +116,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = ()) -> L
     extra = [cb for cb in extra_cbs if not any(cb is o for o in own)]
     ordered = list(L(own + extra).sorted("order"))
     ids = _callback_ids(ordered)
-    reader = _Reader(ordered, ids, core.Callback, set(core._inner_loop), own)
+    reader = _Reader(ordered, ids, core.Callback, set(core._inner_loop), own, _training(learn, ordered, core))
     phases = (reader.create_phase(), reader.fit_phase())
     return Loop(
         framework=Framework("fastai", fastai.__version__),
@@ -126,15 +126,16 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = ()) -> L
         filtered_events=tuple(core._inner_loop),
         callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback) for cb in ordered),
         phases=phases,
-        notes=tuple(_notes(learn, ordered, core)),
+        notes=tuple(_notes(learn, ordered, core, reader.training)),
     )
 
 
 class _Reader:
     """Builds phases; knows the callbacks in run order and how fastai dispatches to them."""
 
-    def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], own: list[Any]):
-        self.ordered, self.ids, self.base, self.inner = ordered, ids, base, inner
+    def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], own: list[Any],
+                 training: dict[str, bool]):
+        self.ordered, self.ids, self.base, self.inner, self.training = ordered, ids, base, inner, training
         self.at_create = {id(cb) for cb in own}
         self.base_classes = set(base.__mro__)
 
@@ -230,17 +231,18 @@ class _Reader:
         )
 
     def stage_phase(self, kind: str) -> Phase:
-        training = kind == "train"
+        training = self.training[kind]
         return Phase(
             kind,
-            "Training: every batch of `dls.train` with backward pass and optimizer step."
-            if training
-            else "Validation: every batch of `dls.valid`, forward and loss only.",
-            tuple(self.bracket(kind, [self.batch_phase(training)])),
-            context=None if training else "torch.no_grad()",
+            "Training: every batch of `dls.train`, with backward pass and optimizer step."
+            if kind == "train"
+            else "Validation: every batch of `dls.valid`, forward pass and loss only.",
+            tuple(self.bracket(kind, [self.batch_phase(kind, training)])),
+            context=None if kind == "train" else "torch.no_grad()",
         )
 
-    def batch_phase(self, training: bool) -> Phase:
+    def batch_phase(self, stage: str, training: bool) -> Phase:
+        """One batch as ``Learner.one_batch``/``_do_one_batch`` run it; ``training`` is ``learn.training`` there."""
         grad = []
         if training:
             grad = [
@@ -261,7 +263,7 @@ class _Reader:
             *grad,
         ]
         split = Step("split", "self.xb, self.yb = b[:n_inp], b[n_inp:]", "Move the batch to the device and split it.")
-        source = "dls.train" if training else "dls.valid"
+        source = "dls.train" if stage == "train" else "dls.valid"
         return Phase(
             "batch",
             "One batch: forward pass and loss" + ("; backward pass and optimizer step." if training else "."),
@@ -272,6 +274,19 @@ class _Reader:
     def grad_phase(self, kind: str, code: str, text: str) -> Phase:
         body = [Step(kind, code, text)]
         return Phase(kind, text, tuple(self.bracket(kind, body, True)), condition=TRAINING_ONLY)
+
+
+def _training(learn: Any, ordered: list[Any], core: Any) -> dict[str, bool]:
+    """``learn.training`` during the train and validate batch loops.
+
+    ``TrainEvalCallback`` sets it to True in ``before_train`` and False in
+    ``before_validate``; without one it keeps its value (``Learner.__init__``
+    sets False), and ``_do_one_batch`` then skips backward and step.
+    """
+    if any(isinstance(cb, core.TrainEvalCallback) for cb in ordered):
+        return {"train": True, "validate": False}
+    now = bool(getattr(learn, "training", False))
+    return {"train": now, "validate": now}
 
 
 def _own_dispatch(cls: type, base: type) -> Any:
@@ -410,9 +425,9 @@ def _versions() -> dict[str, str]:
     return {"fastai": fastai.__version__, "torch": torch.__version__}
 
 
-def _notes(learn: Any, ordered: list[Any], core: Any) -> list[str]:
+def _notes(learn: Any, ordered: list[Any], core: Any, training: dict[str, bool]) -> list[str]:
     notes = []
-    if not any(isinstance(cb, core.TrainEvalCallback) for cb in ordered):
+    if not training["train"]:
         notes.append(
             "No `TrainEvalCallback`: nothing sets `learn.training = True`, so fastai skips the backward pass "
             "and the optimizer step, and filters the training batch loop by `run_valid`."

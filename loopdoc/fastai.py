@@ -1,0 +1,36 @@
+"""``import loopdoc.fastai``: every fastai ``Learner`` gets a corrected ``show_training_loop``.
+
+fastai's own ``Learner.show_training_loop`` prints a hand-kept list
+(``fastai.learner._loop``) that omits ``after_create``, ``after_backward``,
+``after_cancel_backward`` and ``after_cancel_step`` and claims the validation
+batch loop runs the same callbacks as training. This module replaces it with
+loopdoc's model of the real loop. Importing it imports ``fastai.learner``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastai.learner import Learner
+
+from . import loop
+from .render import render
+
+
+def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> None:
+    """Print the training loop of ``self.fit``: every event, in every phase, with the callbacks that run.
+
+    Args:
+        self: the ``Learner``.
+        verbose: add each callback method's docstring and source, and the steps.
+        cbs: a ``Callback`` instance or class, or a list of them, to include as
+            ``fit(cbs=...)`` would. The learner is never modified: they are listed,
+            not attached, so nothing needs removing afterwards.
+
+    Raises:
+        TypeError: an item of ``cbs`` is not a ``Callback`` or ``Callback`` class.
+    """
+    print(render(loop(self, loaded_from="learn", cbs=cbs), "txt", verbose=verbose), end="")
+
+
+Learner.show_training_loop = show_training_loop

@@ -1,0 +1,209 @@
+"""The loop model: schema, JSON round trip, fastai's full event list, and loading without side effects."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from conftest import EXAMPLES, ROOT
+
+import loopdoc
+from loopdoc.model import Loop, schema
+
+
+def run_py(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, dict]:
+    """Each example's model as JSON, written by the real CLI in its own process."""
+    out = {}
+    for spec in EXAMPLES:
+        target = tmp_path_factory.mktemp("m") / "loop.json"
+        proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", spec, "-o", str(target)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        out[spec] = json.loads(target.read_text())
+    return out
+
+
+def test_importing_loopdoc_imports_neither_fastai_nor_torch():
+    proc = run_py(
+        "import sys, loopdoc, loopdoc.cli, loopdoc.load, loopdoc.render, loopdoc.extractors.fastai\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch'))\n"
+        "assert not bad, bad"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_loading_keeps_fastai_defaults_and_callbacks():
+    # the learner gets exactly the callbacks it gets under plain `python synth.py`
+    proc = run_py(
+        "from loopdoc.load import load\n"
+        "learn = load('examples/synth.py').learner\n"
+        "from fastai.learner import defaults\n"
+        "print([type(c).__name__ for c in learn.cbs], [c.__name__ for c in defaults.callbacks])"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['TrainEvalCallback', 'Recorder', 'CastToTensor'] ['TrainEvalCallback', 'Recorder', 'CastToTensor']"
+
+
+@pytest.mark.parametrize("spec", EXAMPLES)
+def test_examples_match_schema_and_round_trip(models, spec):
+    data = models[spec]
+    jsonschema.Draft202012Validator(schema()).validate(data)
+    loop = Loop.from_dict(data)
+    assert loop.to_dict() == data
+    assert json.loads(loop.to_json()) == data
+    assert Loop.from_dict(json.loads(loop.to_json())) == loop
+
+
+def test_schema_is_itself_valid():
+    jsonschema.Draft202012Validator.check_schema(schema())
+
+
+@pytest.mark.parametrize("spec", EXAMPLES)
+def test_every_fastai_event_is_in_the_tree(models, spec):
+    from fastai.callback.core import _events
+
+    loop = Loop.from_dict(models[spec])
+    names = {ev.name for _, ev in loop.iter_events()}
+    assert names == set(_events)
+    assert loop.framework.name == "fastai" and loop.versions["fastai"] == loop.framework.version
+
+
+def test_synth_model_values(models):
+    loop = Loop.from_dict(models["examples/synth.py"])
+    events = {("/".join(p), e.name): e for p, e in loop.iter_events()}
+    assert [cb.id for cb in loop.callbacks] == ["TrainEvalCallback", "CastToTensor", "Recorder"]
+    assert [(cb.order, cb.flags) for cb in loop.callbacks] == [
+        (-10, {"run": True, "run_train": True, "run_valid": False}),
+        (9, {"run": True, "run_train": True, "run_valid": True}),
+        (50, {"run": True, "run_train": True, "run_valid": True}),
+    ]
+    assert loop.learner.loaded_from == "examples/synth.py:learn"
+    assert loop.learner.model == "fastai.test_utils.RegModel"
+    assert loop.learner.opt_func == "partial(SGD, mom=0.9)"
+    assert loop.filtered_events == ("before_batch", "after_pred", "after_loss", "before_backward", "after_cancel_backward",
+                                    "after_backward", "before_step", "after_step", "after_cancel_batch", "after_batch")
+    train_after = events["fit/epoch/train/batch", "after_batch"]
+    valid_after = events["fit/epoch/validate/batch", "after_batch"]
+    assert [h.callback for h in train_after.handlers] == ["TrainEvalCallback", "Recorder"]
+    assert [h.callback for h in valid_after.handlers] == ["Recorder"]
+    assert (train_after.filter, valid_after.filter) == ("run_train", "run_valid")
+    assert events["fit/epoch/validate", "before_validate"].filter is None
+    # the validation batch loop has no backward or step phase
+    assert not any(k.startswith("fit/epoch/validate/batch/") for k, _ in events)
+    h = train_after.handlers[0]
+    assert (h.function, h.via, h.defined_by, h.doc) == (
+        "TrainEvalCallback.after_batch", "method", "fastai.callback.core.TrainEvalCallback", "Update the iter counter (in training mode)")
+    assert h.source.file == "fastai/callback/core.py" and h.source.line > 0
+    cancel = events["fit/epoch/train/batch", "after_cancel_batch"].cancel
+    assert (cancel.exception, cancel.next) == ("CancelBatchException", "after_batch")
+    assert events["create", "after_create"].handlers[0].function == "TrainEvalCallback.after_create"
+
+
+def test_inherited_and_instance_handlers(models):
+    loop = Loop.from_dict(models["examples/custom_callbacks.py"])
+    handlers = {(("/".join(p)), e.name, h.callback): h for p, e in loop.iter_events() for h in e.handlers}
+    inherited = handlers["fit/epoch/train/batch", "after_batch", "LogTrainBatch"]
+    assert (inherited.function, inherited.defined_by) == ("LogBatch.after_batch", "custom_callbacks.LogBatch")
+    assert inherited.source.file == "examples/custom_callbacks.py"
+    instance = handlers["fit/epoch/train/batch", "before_batch", "Callback"]
+    assert (instance.function, instance.via, instance.defined_by) == ("scale_inputs", "instance", None)
+    assert instance.doc.startswith("Scale the inputs by 1.0")
+    dispatch = handlers["fit", "after_fit", "Tracer"]
+    assert (dispatch.function, dispatch.via) == ("Tracer.__call__", "dispatch")
+    assert any("`Muted` has `run=False`" in n for n in loop.notes)
+    tracer = next(cb for cb in loop.callbacks if cb.id == "Tracer")
+    assert tracer.receives_all and tracer.doc == "Overrides `__call__`, so it receives every event, whatever it defines."
+
+
+def test_model_attribute_note():
+    loop = loopdoc.load_loop("tests/fixtures/learners/model_after_fit.py")
+    assert [n for n in loop.notes if "learn.model" in n and "`after_fit`" in n]
+
+
+def test_extraction_leaves_the_learner_unchanged():
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+
+    class Extra(Callback):
+        order = 0
+
+        def after_batch(self):
+            "extra"
+
+    learn = synth_learner()
+    cbs_before = list(learn.cbs)
+    state_before = [copy.copy(vars(cb)) for cb in learn.cbs]
+    attrs_before = dict(vars(learn))
+    weights = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    loop = loopdoc.loop(learn, cbs=[Extra, Extra()])
+    assert [cb.id for cb in loop.callbacks] == ["TrainEvalCallback", "Extra", "Extra-2", "CastToTensor", "Recorder"]
+    create = next(e for p, e in loop.iter_events() if e.name == "after_create")
+    assert [h.callback for h in create.handlers] == ["TrainEvalCallback"]  # fit-time callbacks never get after_create
+    assert list(learn.cbs) == cbs_before and all(a is b for a, b in zip(learn.cbs, cbs_before))
+    assert [vars(cb) for cb in learn.cbs] == state_before
+    assert vars(learn).keys() == attrs_before.keys() and all(vars(learn)[k] is v for k, v in attrs_before.items())
+    assert learn.opt is None
+    assert all((learn.model.state_dict()[k] == v).all() for k, v in weights.items())
+
+
+def test_show_training_loop_is_corrected(capsys):
+    import loopdoc.fastai  # noqa: F401
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+
+    class Boom(Callback):
+        @property
+        def run_train(self):
+            raise RuntimeError("flag broke")
+
+    learn = synth_learner()
+    own = list(learn.cbs)
+    learn.show_training_loop()
+    text = capsys.readouterr().out
+    for event in ("after_create", "after_backward", "after_cancel_backward", "after_cancel_step"):
+        assert f"- {event} " in text
+    valid_batch = text[text.index("    validate"):]
+    assert "after_batch" in valid_batch and "TrainEvalCallback, Recorder" not in valid_batch.split("after_batch")[1].split("\n")[0]
+    learn.show_training_loop(verbose=True, cbs=Boom)
+    assert "Set the iter and epoch counters to 0" in capsys.readouterr().out
+    with pytest.raises(TypeError):
+        learn.show_training_loop(cbs=[42])
+    assert list(learn.cbs) == own and learn.recorder is own[1]
+
+
+def test_same_input_same_bytes(tmp_path):
+    outs = []
+    for i in range(2):
+        for fmt in ("html", "md", "json", "txt"):
+            target = tmp_path / f"{i}.{fmt}"
+            proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", "examples/custom_callbacks.py", "-o", str(target)],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stderr
+        outs.append([(tmp_path / f"{i}.{fmt}").read_bytes() for fmt in ("html", "md", "json", "txt")])
+    assert outs[0] == outs[1]
+    assert b" at 0x" not in b"".join(outs[0])
+
+
+def test_render_from_saved_json_needs_no_torch(tmp_path, models):
+    saved = tmp_path / "loop.json"
+    saved.write_text(json.dumps(models["examples/synth.py"]))
+    proc = run_py(
+        "import sys\n"
+        "from loopdoc.cli import main\n"
+        f"assert main(['render', {str(saved)!r}, '-o', {str(tmp_path / 'x.html')!r}]) == 0\n"
+        f"assert main(['render', {str(saved)!r}, '-o', {str(tmp_path / 'x.json')!r}]) == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch'))\n"
+        "assert not bad, bad"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "x.json").read_text()) == models["examples/synth.py"]
