@@ -4,32 +4,63 @@
     loopdoc show SPEC [--verbose]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
+
+Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
+``loopdoc.errors``; 2 for a bad command line, 130 when interrupted); ``--debug``
+adds the traceback. A failed ``render`` never creates or changes the output file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import jinja2
 
 from . import __version__, load_loop
-from .errors import LoopdocError
-from .render import FORMATS, format_for, render, write_output
+from .errors import LoopdocError, TemplateError, UsageError
+from .render import FORMATS, check_output, format_for, render, write_output
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line ``Error: …`` and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``Error: PROG: MESSAGE (see PROG --help)`` on stderr and exit 2.
+
+        Args:
+            message: argparse's message.
+
+        Raises:
+            SystemExit: always, with code 2.
+        """
+        self.exit(2, f"Error: {self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``loopdoc``: subcommands ``render`` and ``show``."""
-    parser = argparse.ArgumentParser(prog="loopdoc", description="Document a fastai training loop: phases, events and the callbacks that run at each.")
+    """The argument parser of ``loopdoc``: subcommands ``render`` and ``show``.
+
+    Returns:
+        The parser; its usage errors print one line ``Error: …`` and exit 2.
+    """
+    parser = _Parser(prog="loopdoc",
+                     description="Document a fastai training loop: phases, events and the callbacks that run at each.")
     parser.add_argument("--version", action="version", version=f"loopdoc {__version__}")
+    parser.add_argument("--debug", action="store_true", dest="debug_top", help="show the full traceback on error")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback on error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("render", parents=[common], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (format from its extension), or - for stdout")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (format from its extension), or - for stdout")
     p.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     p.add_argument("--title", help="page title (default: 'Training loop of SPEC')")
     p.add_argument("--template-dir", metavar="DIR", help="folder of Jinja templates searched before loopdoc's own")
@@ -48,20 +79,104 @@ def main(argv: list[str] | None = None) -> int:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        The exit code: 0 on success, the error's ``exit_code`` on a loopdoc
-        error (one line ``Error: …`` on stderr), 2 on a bad command line.
+        The exit code: 0 on success; on failure one line ``Error: …`` on
+        stderr (after the traceback with ``--debug``) and the error's
+        ``exit_code`` for a loopdoc error, 130 when interrupted, 1 for an
+        unexpected exception (a bug: the line says so).
+
+    Raises:
+        SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
     args = build_parser().parse_args(argv)
+    debug = args.debug or args.debug_top
     try:
         if args.command == "render":
-            fmt = format_for(args.output, args.format)
-            text = render(load_loop(args.spec), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir)
-            write_output(text, args.output)
+            _render_command(args)
         else:
             write_output(render(load_loop(args.spec), "txt", verbose=args.verbose), "-")
     except LoopdocError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"Error: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(str(e), e.exit_code, debug)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, debug)
+    except Exception as e:  # a bug in loopdoc or a library: still one line, the traceback with --debug
+        hint = "" if debug else "; rerun with --debug for the traceback"
+        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 1, debug)
     return 0
+
+
+def _render_command(args: argparse.Namespace) -> None:
+    """``loopdoc render``: every check that needs no learner runs before loading it."""
+    fmt = format_for(args.output, args.format)
+    if args.output != "-":
+        check_output(args.output)
+    if args.template_dir is not None and not Path(args.template_dir).is_dir():
+        raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
+    loop = load_loop(args.spec)
+    try:
+        text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir)
+    except LoopdocError:
+        raise
+    except Exception as e:
+        error = _template_error(e)
+        if error is None:
+            raise
+        raise error from e
+    write_output(text, args.output)
+
+
+def _template_error(exc: Exception) -> TemplateError | None:
+    """A one-line ``TemplateError`` naming the template's ``file:line`` for an error raised by a template, else ``None``.
+
+    Covers ``jinja2.TemplateError`` (syntax error, template not found,
+    undefined variable) and any other exception raised while a template's code runs.
+    """
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_template_file(f.filename)]
+    if isinstance(exc, jinja2.TemplateNotFound) and not frames:  # loopdoc asked for it, no template did
+        return TemplateError(f"{exc.name}: template not found: {_message(exc)}")
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        where = f"{_show(exc.filename)}:{exc.lineno}"
+    elif frames:
+        where = f"{_show(frames[-1].filename)}:{frames[-1].lineno}"
+    elif isinstance(exc, jinja2.TemplateError):
+        where = "template"
+    else:
+        return None
+    if isinstance(exc, jinja2.TemplateNotFound):
+        problem = f"template {exc.name!r} not found"
+    elif isinstance(exc, jinja2.TemplateSyntaxError):
+        problem = f"template syntax error: {_message(exc)}"
+    elif isinstance(exc, jinja2.TemplateError):
+        problem = f"template error: {_message(exc)}"
+    else:
+        problem = f"template error: {type(exc).__name__}: {_message(exc)}"
+    return TemplateError(f"{where}: {problem}")
+
+
+def _is_template_file(filename: str) -> bool:
+    """Jinja rewrites tracebacks so that template code shows as frames of the template file."""
+    return not filename.endswith((".py", ".pyc")) and not filename.startswith("<") and os.path.isfile(filename)
+
+
+def _show(filename: str) -> str:
+    from .paths import display_path
+
+    return display_path(filename)
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not hide the real error
+        text = ""
+    return _one_line(text) or "(no message)"
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"Error: {_one_line(message)}", file=sys.stderr)
+    return code

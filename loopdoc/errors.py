@@ -1,6 +1,9 @@
 """loopdoc's errors. Library code raises them; only ``loopdoc.cli.main`` turns them into exit codes.
 
 Each error's message is one line that names the file (or argument) and the problem.
+Exit codes: 1 any other loopdoc error (e.g. ``TemplateError``), 2 ``UsageError`` (and
+argparse's own usage errors), 3 ``LearnerNotFound`` and ``ModelError``, 4 ``LoadError``,
+5 ``OutputError``.
 """
 
 from __future__ import annotations
@@ -40,3 +43,12 @@ class OutputError(LoopdocError):
     """The output could not be written. Exit code 5."""
 
     exit_code = 5
+
+
+class TemplateError(LoopdocError):
+    """A Jinja template (typically one from ``--template-dir``) failed to load or render. Exit code 1.
+
+    The message starts with the template's ``file:line`` when it is known.
+    """
+
+    exit_code = 1

@@ -1,25 +1,34 @@
 """Load the user's ``Learner`` from ``learner.py[:ATTR]`` or ``package.module[:ATTR]``.
 
-Loading runs the user's module exactly as ``python learner.py`` would (its folder
-first on ``sys.path`` while it runs) and touches nothing else: loopdoc imports no
-fastai module before the user's code runs, because some of them change
-``fastai.learner.defaults.callbacks`` on import (``fastai.callback.progress``
-appends ``ProgressCallback``) and so the callbacks a learner gets.
+Loading runs the user's module as ``python learner.py`` (or ``python -m package.module``)
+would: while it and ``ATTR`` run, its folder (or the working directory) is first on
+``sys.path`` and ``sys.argv`` is ``[learner.py]``; what it prints goes to stderr, so
+that loopdoc's stdout carries only the document. Afterwards all three are restored
+and nothing else is touched: loopdoc imports no fastai module before the user's
+code runs, because some of them change ``fastai.learner.defaults.callbacks`` on
+import (``fastai.callback.progress`` appends ``ProgressCallback``) and so the
+callbacks a learner gets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import inspect
+import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import LearnerNotFound, LoadError, UsageError
 from .paths import display_path
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,47 @@ class Spec:
     def parse(cls, text: str) -> Spec:
         """Parse ``PATH.py[:ATTR]`` or ``package.module[:ATTR]``.
 
-        A target is a path when it ends in ``.py`` or contains a path separator.
+        The last ``:`` separates ``ATTR`` unless what follows it looks like a
+        path (``C:\\x\\learner.py``, ``runs:2024/learner.py``). A target is a
+        path when it ends in ``.py``, contains a path separator or names an
+        existing file; otherwise it must be a dotted module name.
+
+        Args:
+            text: the spec as given on the command line.
+
+        Returns:
+            The ``Spec``.
 
         Raises:
-            UsageError: empty target or empty ``ATTR``.
+            UsageError: empty target, empty or non-identifier ``ATTR``, or a
+                target that is neither a path nor a module name.
         """
-        target, sep, attr = text.rpartition(":") if ":" in text else (text, "", "")
-        if not target or (sep and not attr):
-            raise UsageError(f"{text}: expected PATH.py[:ATTR] or package.module[:ATTR]")
-        is_file = target.endswith(".py") or "/" in target or "\\" in target
-        return cls(target, attr or None, is_file)
+        target, attr = text, None
+        head, sep, tail = text.rpartition(":")
+        if sep and not (tail.endswith(".py") or "/" in tail or "\\" in tail):
+            target, attr = head, tail
+        usage = "expected PATH.py[:ATTR] or package.module[:ATTR]"
+        if not target:
+            raise UsageError(f"{text}: no file or module before ':'; {usage}")
+        if attr == "":
+            raise UsageError(f"{target}: empty ATTR after ':'; {usage}")
+        if attr is not None and not _is_dotted_name(attr):
+            raise UsageError(f"{target}: ATTR {attr!r} is not a dotted Python name; {usage}")
+        is_file = target.endswith(".py") or "/" in target or "\\" in target or _exists(target)
+        if not is_file and not _is_dotted_name(target):
+            raise UsageError(f"{text}: {target!r} is neither a .py file nor a module name; {usage}")
+        return cls(target, attr, is_file)
+
+
+def _is_dotted_name(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -81,72 +121,167 @@ def load(text: str) -> Loaded:
         UsageError: malformed spec.
         LoadError: missing file or module, a syntax error, an exception or
             ``sys.exit`` while importing or while calling ``ATTR``.
-        LearnerNotFound: no ``Learner``, several, or ``ATTR`` missing or not a
-            ``Learner`` (the message lists what was found).
+        LearnerNotFound: no ``Learner``, several, or ``ATTR`` missing, not a
+            ``Learner``, a callable that needs arguments or returns something
+            else (the message lists what was found).
     """
     spec = Spec.parse(text)
     if spec.is_file:
-        module = _exec_file(Path(spec.target))
-        where = display_path(spec.target)
+        path = Path(spec.target)
+        _check_file(path)
+        where, folder, argv0, user = display_path(spec.target), str(path.resolve().parent), str(path), path.resolve()
     else:
-        module = _import_module(spec.target)
-        where = spec.target
-    if spec.attr is not None:
-        return Loaded(_from_attr(module, spec.attr, where), f"{where}:{spec.attr}")
+        where, folder, argv0 = spec.target, os.getcwd(), spec.target
+        user = None
+    with _as_script(folder, argv0):
+        if spec.is_file:
+            module = _exec_file(path, where)
+        else:
+            module = _import_module(spec.target)
+            user = _module_root(spec.target)
+        if spec.attr is not None:
+            return Loaded(_from_attr(module, spec.attr, where, user), f"{where}:{spec.attr}")
     name, learner = _only_learner(module, where)
     return Loaded(learner, f"{where}:{name}")
 
 
-def _exec_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise LoadError(f"{path}: no such file")
+@contextlib.contextmanager
+def _as_script(folder: str, argv0: str) -> Iterator[None]:
+    """Run the body as ``python argv0`` would: ``folder`` first on ``sys.path``, ``sys.argv == [argv0]``.
+
+    The user's prints go to stderr. All three are restored afterwards; a
+    ``sys.path`` entry the user's code added is kept.
+    """
+    argv = sys.argv
+    sys.path.insert(0, folder)
+    sys.argv = [argv0]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.argv = argv
+        with contextlib.suppress(ValueError):  # the user's code may have removed it
+            sys.path.remove(folder)
+
+
+def _check_file(path: Path) -> None:
+    try:
+        if path.is_dir():
+            raise LoadError(f"{path}: is a folder, not a .py file")
+        if not path.is_file():
+            raise LoadError(f"{path}: no such file")
+        if path.suffix != ".py":
+            raise LoadError(f"{path}: not a .py file (expected PATH.py[:ATTR], package.module[:ATTR] or a saved .json model)")
+        path.resolve(strict=True)
+    except OSError as e:
+        raise LoadError(f"{path}: cannot read: {e.strerror or e}") from e
+    except RuntimeError as e:  # symlink loop (Python < 3.13)
+        raise LoadError(f"{path}: cannot read: {e}") from e
+
+
+def _exec_file(path: Path, where: str) -> ModuleType:
     name = path.stem if path.stem.isidentifier() else "learner_module"
     existing = sys.modules.get(name)
     if existing is not None and getattr(existing, "__file__", None) != str(path.resolve()):
         name = f"_loopdoc_{name}"
     spec = importlib.util.spec_from_file_location(name, path.resolve())
     if spec is None or spec.loader is None:
-        raise LoadError(f"{path}: cannot be imported as a Python module")
+        raise LoadError(f"{where}: cannot be imported as a Python module")
+    loader = spec.loader
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
     sys.modules[name] = module
     try:
-        _run_user_code(lambda: spec.loader.exec_module(module), str(path), path)
+        _run_user_code(lambda: loader.exec_module(module), where, path.resolve())
     except BaseException:
         sys.modules.pop(name, None)
         raise
-    finally:
-        sys.path.remove(folder)
     return module
 
 
 def _import_module(name: str) -> ModuleType:
     if importlib.util.find_spec(name.split(".")[0]) is None:
-        raise LoadError(f"{name}: no such module (not importable from {display_path('.')})")
-    return _run_user_code(lambda: importlib.import_module(name), name, None)
+        raise LoadError(f"{name}: no such module (not importable from {display_path('.')} or sys.path)")
+    try:
+        return _run_user_code(lambda: importlib.import_module(name), name, _module_root(name))
+    except LoadError as e:
+        missing = e.__cause__
+        if isinstance(missing, ModuleNotFoundError) and missing.name and (name + ".").startswith(missing.name + "."):
+            raise LoadError(f"{name}: no such module ({missing.name} not found)") from missing
+        raise
 
 
-def _run_user_code(fn: Any, where: str, path: Path | None) -> Any:
-    """Call ``fn``; turn any failure of the user's code into a one-line ``LoadError``."""
+def _module_root(name: str) -> Path | None:
+    """The file or package folder of the top-level package of ``name`` (never runs its code)."""
+    try:
+        spec = importlib.util.find_spec(name.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(spec.origin).resolve() if spec.origin else None
+
+
+def _run_user_code(fn: Callable[[], T], where: str, user: Path | None, doing: str = "") -> T:
+    """Call ``fn``; turn any failure of the user's code into a one-line ``LoadError``.
+
+    Args:
+        fn: runs the user's code.
+        where: how to name the code when no frame of ``user`` is in the traceback.
+        user: the user's file, or the folder of the user's package, whose
+            innermost traceback frame locates the error; ``None`` for none.
+        doing: what was being done, e.g. ``"while calling make()"``; ``""`` for importing.
+
+    Raises:
+        LoadError: ``fn`` raised anything but ``KeyboardInterrupt`` (``sys.exit`` included).
+    """
+    suffix = f" ({doing})" if doing else ""
     try:
         return fn()
+    except KeyboardInterrupt:
+        raise
     except SyntaxError as e:
         line = f":{e.lineno}" if e.lineno else ""
-        raise LoadError(f"{display_path(e.filename) if e.filename else where}{line}: syntax error: {e.msg}") from e
+        file = _user_path(e.filename) if e.filename else where
+        raise LoadError(f"{file}{line}: syntax error: {_one_line(str(e.msg))}{suffix}") from e
     except SystemExit as e:
-        raise LoadError(f"{where}: called sys.exit({e.code!r}) while loading") from e
-    except Exception as e:
-        raise LoadError(f"{_user_frame(e, where, path)}: {type(e).__name__}: {_first_line(e)}") from e
+        raise LoadError(f"{where}: called sys.exit({_one_line(repr(e.code))}) {doing or 'while loading'}") from e
+    except BaseException as e:
+        raise LoadError(f"{_user_frame(e, where, user)}: {type(e).__name__}: {_first_line(e)}{suffix}") from e
 
 
-def _user_frame(exc: BaseException, where: str, path: Path | None) -> str:
-    """``file:line`` of the innermost traceback frame in the user's file, else ``where``."""
-    if path is None:
+def _user_frame(exc: BaseException, where: str, user: Path | None) -> str:
+    """``file:line`` of the innermost traceback frame in the user's file or package, else ``where``."""
+    if user is None:
         return where
-    target = str(path.resolve())
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == target]
-    return f"{where}:{frames[-1].lineno}" if frames else where
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _within(f.filename, user)]
+    return f"{_user_path(frames[-1].filename)}:{frames[-1].lineno}" if frames else where
+
+
+def _user_path(filename: str) -> str:
+    """A file of the user's, relative to the working directory when under it, else absolute.
+
+    Unlike ``display_path``, never relative to a ``sys.path`` entry: while the
+    user's code runs its own folder is on ``sys.path``.
+    """
+    if filename.startswith("<"):  # "<string>", "<frozen ...>"
+        return filename
+    path = Path(os.path.abspath(filename))
+    return path.relative_to(Path.cwd()).as_posix() if path.is_relative_to(Path.cwd()) else path.as_posix()
+
+
+def _within(filename: str, user: Path) -> bool:
+    try:
+        path = Path(filename).resolve()
+    except (OSError, RuntimeError):
+        return False
+    return path == user or (user.is_dir() and path.is_relative_to(user))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -155,7 +290,7 @@ def _first_line(exc: BaseException) -> str:
     except Exception:  # a broken __str__ must not hide the real error
         text = ""
     lines = text.strip().splitlines()
-    return lines[0] if lines else "(no message)"
+    return _one_line(lines[0]) if lines else "(no message)"
 
 
 def _learner_class() -> type | None:
@@ -164,48 +299,76 @@ def _learner_class() -> type | None:
     return getattr(module, "Learner", None)
 
 
-def _from_attr(module: ModuleType, attr: str, where: str) -> Any:
+def _a(type_name: str) -> str:
+    return f"{'an' if type_name[:1].lower() in 'aeiou' else 'a'} {type_name}"
+
+
+def _from_attr(module: ModuleType, attr: str, where: str, user: Path | None) -> Any:
     obj: Any = module
+    missing = object()
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        value = _run_user_code(lambda o=obj, p=part: getattr(o, p, missing), f"{where}:{attr}", user)
+        if value is missing:
             raise LearnerNotFound(f"{where}: has no attribute {attr!r}{_found_hint(module, where)}")
-        obj = getattr(obj, part)
+        obj = value
     learner_cls = _learner_class()
     if learner_cls is not None and isinstance(obj, learner_cls):
         return obj
+    expected = "not a Learner or a zero-argument function returning one"
     if not callable(obj):
-        raise LearnerNotFound(f"{where}:{attr} is a {type(obj).__name__}, not a Learner or a callable returning one")
-    made = _run_user_code(obj, f"{where}:{attr}", None)
+        raise LearnerNotFound(f"{where}:{attr} is {_a(type(obj).__name__)}, {expected}")
+    required = _required_params(obj)
+    if required:
+        raise LearnerNotFound(f"{where}:{attr} needs arguments ({', '.join(required)}); {expected}")
+    made = _run_user_code(obj, f"{where}:{attr}", user, f"while calling {attr}()")
     learner_cls = _learner_class()
     if learner_cls is None or not isinstance(made, learner_cls):
-        raise LearnerNotFound(f"{where}:{attr}() returned a {type(made).__name__}, not a Learner")
+        raise LearnerNotFound(f"{where}:{attr}() returned {_a(type(made).__name__)}, not a Learner")
     return made
 
 
-def _only_learner(module: ModuleType, where: str) -> tuple[str, Any]:
+def _required_params(fn: Any) -> list[str]:
+    """Names of the parameters ``fn`` cannot be called without; ``[]`` when unknown."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in sig.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
+
+
+def _learners(module: ModuleType) -> dict[int, tuple[list[str], Any]]:
+    """The module's public ``Learner`` objects by ``id``, each with all the names bound to it."""
     learner_cls = _learner_class()
-    found: dict[int, list[str]] = {}
-    objects: dict[int, Any] = {}
+    found: dict[int, tuple[list[str], Any]] = {}
     if learner_cls is not None:
         for name, value in vars(module).items():
             if isinstance(value, learner_cls) and not name.startswith("_"):
-                found.setdefault(id(value), []).append(name)
-                objects[id(value)] = value
+                found.setdefault(id(value), ([], value))[0].append(name)
+    return found
+
+
+def _only_learner(module: ModuleType, where: str) -> tuple[str, Any]:
+    found = _learners(module)
     if len(found) == 1:
-        ((key, names),) = found.items()
-        return names[0], objects[key]
+        ((names, learner),) = found.values()
+        return names[0], learner
     if not found:
         raise LearnerNotFound(f"{where}: defines no Learner at module level{_found_hint(module, where)}")
-    listed = ", ".join(" = ".join(names) for names in found.values())
+    listed = ", ".join(" = ".join(names) for names, _ in found.values())
     raise LearnerNotFound(f"{where}: defines {len(found)} Learners ({listed}); name one as {where}:ATTR")
 
 
 def _found_hint(module: ModuleType, where: str) -> str:
-    """List the module's own public functions, which may build a learner."""
+    """What the module offers instead: its Learners and its own public functions (which may build one)."""
+    learners = [" = ".join(names) for names, _ in _learners(module).values()]
     funcs = [
         name
         for name, value in vars(module).items()
         if callable(value) and getattr(value, "__module__", None) == module.__name__ and not name.startswith("_")
         and not isinstance(value, type)
     ]
-    return f"; its functions: {', '.join(funcs)} (name one as {where}:ATTR)" if funcs else ""
+    if not learners and not funcs:
+        return "; it defines no functions either"
+    found = ([f"Learners: {', '.join(learners)}"] if learners else []) + ([f"functions: {', '.join(funcs)}"] if funcs else [])
+    return f"; found {'; '.join(found)} (name one as {where}:ATTR)"

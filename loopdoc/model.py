@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any, Union
+from typing import Any
 
 SCHEMA_VERSION = "1.0"
 
@@ -173,7 +173,7 @@ class Phase:
     kind: str = "phase"
 
 
-Node = Union[Phase, Event, Step]
+Node = Phase | Event | Step
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ imports torch or fastai.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -37,11 +38,13 @@ def format_for(output: str, override: str | None) -> str:
         ``"txt"`` for stdout without ``override``.
 
     Raises:
-        UsageError: unknown format or extension.
+        UsageError: empty ``output``, unknown format or extension.
     """
+    if not output:
+        raise UsageError("--output: empty path; give a file name, or - for stdout")
     if override is not None:
         if override not in FORMATS:
-            raise UsageError(f"unknown format {override!r}; choose one of {', '.join(FORMATS)}")
+            raise UsageError(f"--format: unknown format {override!r}; choose one of {', '.join(FORMATS)}")
         return override
     if output == "-":
         return "txt"
@@ -84,21 +87,38 @@ def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = N
     return text.rstrip("\n") + "\n"
 
 
+BUILTIN_PREFIX = "loopdoc"
+
+
+class _Environment(jinja2.Environment):
+    """Resolves a template that names itself (``{% extends "loop.html.jinja" %}`` inside a user's
+    ``loop.html.jinja``) to loopdoc's built-in template of that name, ``loopdoc/loop.html.jinja``."""
+
+    def join_path(self, template: str, parent: str) -> str:
+        return f"{BUILTIN_PREFIX}/{template}" if template == parent else template
+
+
 def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) -> jinja2.Environment:
     """A fresh Jinja environment for ``fmt``: autoescaping on for ``html`` only, strict undefined.
+
+    Templates are looked up in ``template_dir`` first, then in loopdoc's own; loopdoc's are
+    also reachable as ``loopdoc/<name>``. A user's ``loop.html.jinja`` may therefore
+    ``{% extends "loop.html.jinja" %}`` (a template naming itself means loopdoc's) and
+    override single blocks.
 
     Raises:
         UsageError: ``template_dir`` is not a folder.
     """
     import loopdoc.templates
 
-    paths = [str(p) for p in loopdoc.templates.__path__]
+    builtin = jinja2.FileSystemLoader([str(p) for p in loopdoc.templates.__path__])
+    loaders: list[jinja2.BaseLoader] = [builtin, jinja2.PrefixLoader({BUILTIN_PREFIX: builtin})]
     if template_dir is not None:
         if not Path(template_dir).is_dir():
             raise UsageError(f"{template_dir}: template folder not found")
-        paths.insert(0, str(template_dir))
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+        loaders.insert(0, jinja2.FileSystemLoader(str(template_dir)))
+    env = _Environment(
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=fmt == "html",
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -106,22 +126,74 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
         lstrip_blocks=True,
     )
     env.filters["markdown"] = markdown_to_html
+    env.filters["markdown_inline"] = markdown_inline
+    env.filters["tidy_markdown"] = tidy_markdown
+    env.filters["markdown_paragraph"] = markdown_paragraph
     env.tests["phase"] = lambda n: isinstance(n, Phase)
     env.tests["event"] = lambda n: isinstance(n, Event)
     env.tests["step"] = lambda n: isinstance(n, Step)
     return env
 
 
+def _markdown_parser() -> MarkdownIt:
+    # Images are off: a page must make no request, and ``![x](http://…)`` would be one.
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
+
+
 def markdown_to_html(text: str | None) -> Markup:
     """Render a docstring's Markdown (CommonMark plus tables and strikethrough) as safe HTML.
 
     Raw HTML in ``text`` is escaped, never passed through; ``javascript:`` and
-    similar links are dropped (markdown-it-py's ``validateLink``).
+    similar links are dropped (markdown-it-py's ``validateLink``); images are
+    not rendered (``![alt](url)`` stays text), so the page loads nothing.
     """
     if not text:
         return Markup("")
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    return Markup(md.render(text))
+    return Markup(_markdown_parser().render(text))
+
+
+def markdown_inline(text: str | None) -> Markup:
+    """Like ``markdown_to_html`` for one line of phrasing: inline Markdown only, no ``<p>``.
+
+    For places where a block is not allowed (``<summary>``, ``<span>``). Newlines become spaces.
+    """
+    if not text:
+        return Markup("")
+    return Markup(_markdown_parser().renderInline(" ".join(text.split("\n"))))
+
+
+# What makes a line start a block rather than continue a paragraph: a code fence, heading,
+# quote, list item, HTML block or thematic break.
+_BLOCK_START = re.compile(r"`{3,}|~{3,}|#{1,6}(?:\s|$)|>|<|[-+*](?:\s|$)|(\d{1,9})[.)](?:\s|$)|[-*_](?:\s*[-*_]){2,}\s*$")
+
+
+def markdown_paragraph(text: str | None) -> str:
+    """Model text as one line of Markdown that stays a paragraph wherever it is put.
+
+    Newlines become spaces and the line is stripped; if it would open a block (a code fence,
+    heading, quote, list item, HTML block or thematic break) its first marker is backslash-escaped,
+    so a description such as ``"```"`` cannot swallow the rest of a Markdown document.
+    """
+    line = " ".join((text or "").splitlines()).strip()
+    m = _BLOCK_START.match(line)
+    if m is None:
+        return line
+    cut = m.end(1) if m.group(1) else 0
+    return line[:cut] + "\\" + line[cut:]
+
+
+def tidy_markdown(text: str) -> str:
+    """Strip trailing whitespace from every line and squeeze runs of blank lines to one.
+
+    Used as ``{% filter tidy_markdown %}`` around the Markdown template, so model text
+    (docstrings with trailing spaces or many blank lines) cannot break those rules.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
 
 
 def handled_events(loop: Loop) -> dict[str, list[str]]:
@@ -135,33 +207,39 @@ def handled_events(loop: Loop) -> dict[str, list[str]]:
 
 
 def write_output(text: str, output: str) -> None:
-    """Write ``text`` (UTF-8) to ``output`` atomically, or to stdout when ``output`` is ``"-"``.
+    """Write ``text`` as UTF-8 to ``output`` atomically, or to stdout when ``output`` is ``"-"``.
 
     The text goes to a temporary file in the same folder, which then replaces
-    ``output`` in one step: an existing file is never left half-written.
+    ``output`` in one step: an existing file is never left half-written, and on
+    any failure it is left untouched and no file is left behind. A symlink is
+    written through (its target is replaced, the link kept); a device or FIFO
+    (``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
+    Characters UTF-8 cannot encode (lone surrogates) are written as ``\\uXXXX``.
+
+    Args:
+        text: the document.
+        output: a file path, or ``"-"`` for stdout.
 
     Raises:
-        OutputError: the folder is missing or not writable, or ``output`` is a folder.
+        OutputError: see ``check_output``; or writing failed (disk full,
+            stdout closed).
     """
+    data = text.encode("utf-8", errors="backslashreplace")
     if output == "-":
-        import sys
-
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_stdout(data, text)
         return
-    target = Path(output)
-    if target.is_dir():
-        raise OutputError(f"{output}: is a directory")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{output}: folder {folder} does not exist")
+    target = check_output(output)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise OutputError(f"{output}: cannot write: {e.strerror}") from e
+        if target is None:  # a device or FIFO
+            with open(output, "wb") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
+    except (OSError, ValueError) as e:
+        raise OutputError(f"{output}: cannot write: {getattr(e, 'strerror', None) or e}") from e
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o777)
         else:
@@ -169,7 +247,76 @@ def write_output(text: str, output: str) -> None:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-    except OSError as e:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{output}: cannot write: {e.strerror}") from e
+        if isinstance(e, OSError):
+            raise OutputError(f"{output}: cannot write: {e.strerror or e}") from e
+        raise
 
+
+def check_output(output: str) -> Path | None:
+    """Check, without writing anything, that ``write_output`` can write ``output``.
+
+    Cheap: call it before the slow work so that a bad ``-o`` fails at once.
+
+    Args:
+        output: a file path (not ``"-"``).
+
+    Returns:
+        The regular file to replace (a symlink resolved to its target), or
+        ``None`` when ``output`` is an existing device or FIFO, to be written in place.
+
+    Raises:
+        OutputError: ``output`` is a folder or a read-only file; its folder is
+            missing, is a file or is not writable; or the path is invalid.
+    """
+    try:
+        target = Path(output)
+        if target.is_dir():
+            raise OutputError(f"{output}: is a directory")
+        if target.exists() and not target.is_file():
+            return None
+        if target.is_symlink():
+            target = Path(os.path.realpath(target))
+        folder = target.parent
+        if not folder.is_dir():
+            existing = next((p for p in folder.parents if p.exists()), None)
+            if folder.exists() or (existing is not None and not existing.is_dir()):
+                blocker = folder if folder.exists() else existing
+                raise OutputError(f"{output}: {blocker} is not a folder")
+            raise OutputError(f"{output}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"{output}: folder {folder} is not writable")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise OutputError(f"{output}: file is read-only")
+        return target
+    except (OSError, ValueError) as e:  # e.g. a name too long, a NUL byte
+        raise OutputError(f"{output}: cannot write: {getattr(e, 'strerror', None) or e}") from e
+
+
+def _write_stdout(data: bytes, text: str) -> None:
+    import sys
+
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError("-: standard output is closed")
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            stream.flush()
+            buffer.write(data)
+            buffer.flush()
+        else:  # a text-only stream, e.g. io.StringIO
+            stream.write(text)
+            stream.flush()
+    except BrokenPipeError as e:
+        # The reader went away (``| head``). Point stdout at devnull so that the
+        # flush at interpreter exit cannot raise again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        raise OutputError("-: standard output closed before the document was written (broken pipe)") from e
+    except OSError as e:
+        raise OutputError(f"-: cannot write to standard output: {e.strerror or e}") from e

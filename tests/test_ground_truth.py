@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EXAMPLES, ROOT
 
 FIXTURES = ["tests/fixtures/learners/model_after_fit.py", "tests/fixtures/learners/no_train_eval.py"]

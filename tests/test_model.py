@@ -9,7 +9,6 @@ import sys
 
 import jsonschema
 import pytest
-
 from conftest import EXAMPLES, ROOT
 
 import loopdoc
@@ -149,7 +148,7 @@ def test_extraction_leaves_the_learner_unchanged():
     assert [cb.id for cb in loop.callbacks] == ["TrainEvalCallback", "Extra", "Extra-2", "CastToTensor", "Recorder"]
     create = next(e for p, e in loop.iter_events() if e.name == "after_create")
     assert [h.callback for h in create.handlers] == ["TrainEvalCallback"]  # fit-time callbacks never get after_create
-    assert list(learn.cbs) == cbs_before and all(a is b for a, b in zip(learn.cbs, cbs_before))
+    assert list(learn.cbs) == cbs_before and all(a is b for a, b in zip(learn.cbs, cbs_before, strict=True))
     assert [vars(cb) for cb in learn.cbs] == state_before
     assert vars(learn).keys() == attrs_before.keys() and all(vars(learn)[k] is v for k, v in attrs_before.items())
     assert learn.opt is None
@@ -157,9 +156,10 @@ def test_extraction_leaves_the_learner_unchanged():
 
 
 def test_show_training_loop_is_corrected(capsys):
-    import loopdoc.fastai  # noqa: F401
     from fastai.callback.core import Callback
     from fastai.test_utils import synth_learner
+
+    import loopdoc.fastai  # noqa: F401
 
     class Boom(Callback):
         @property

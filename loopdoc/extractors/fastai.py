@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections.abc import Iterable
 from types import MethodType
-from typing import Any, Iterable
+from typing import Any
 
 from ..model import (
     Callback,
@@ -291,7 +292,7 @@ def _training(learn: Any, ordered: list[Any], core: Any) -> dict[str, bool]:
 
 def _own_dispatch(cls: type, base: type) -> Any:
     """The ``__call__`` a callback class overrides fastai's with, or ``None``."""
-    call = getattr(cls, "__call__", None)
+    call = cls.__call__  # every class has one (from `object` at worst)
     return None if call is base.__call__ else call
 
 

@@ -1,0 +1,517 @@
+"""The HTML and Markdown templates, on loops built by hand (no fastai), one of them hostile.
+
+HTML is parsed with html5lib in strict mode and checked as a tree; Markdown is parsed with
+markdown-it (CommonMark + tables) and checked as tokens. One test renders a real example.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import html5lib
+import pytest
+from markdown_it import MarkdownIt
+
+from loopdoc.model import (
+    Callback,
+    Cancel,
+    Event,
+    Framework,
+    Handler,
+    LearnerSummary,
+    Loop,
+    Phase,
+    SourceLocation,
+    Step,
+)
+from loopdoc.render import render
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+
+
+# ---------------------------------------------------------------- models
+
+
+def _loop(n: dict[str, str]) -> Loop:
+    """A fastai-shaped loop; ``n`` supplies the names and texts so a hostile variant can swap them."""
+    src = SourceLocation(n["file"], 10)
+    cbs = (
+        Callback(n["cb_a"], "TrainEvalCallback", "fastai.callback.core.TrainEvalCallback", n["cb_doc"], src, -10,
+                 {"run": True, "run_train": True, "run_valid": False}),
+        Callback(n["cb_b"], "LogBatch", "my.LogBatch", "Count batches.\n\nSecond paragraph.", SourceLocation(n["file"], 20), 5,
+                 {"run": True, "run_train": True, "run_valid": True}),
+        Callback(n["cb_c"], "LogTrainBatch", "my.LogTrainBatch", None, None, 5,
+                 {"run": True, "run_train": True, "run_valid": False}),
+        Callback("Muted", "Muted", "my.Muted", None, None, 0, {"run": False, "run_train": True, "run_valid": True}),
+        Callback("Tracer", "Tracer", "my.Tracer", "Overrides `__call__`.", SourceLocation(n["file"], None), 90,
+                 {"run": True, "run_train": True, "run_valid": True}, receives_all=True),
+    )
+
+    def tracer() -> Handler:
+        return Handler("Tracer", "Tracer.__call__", "dispatch", "my.Tracer", "Record every event.", SourceLocation(n["file"], 99))
+
+    def ev(name: str, *handlers: Handler, filt: str | None = None, cancel: Cancel | None = None) -> Event:
+        return Event(name, n["ev_desc"], (*handlers, tracer()), filt, cancel)
+
+    own = Handler(n["cb_a"], n["fn"], "method", "fastai.callback.core.TrainEvalCallback", n["h_doc"], src)
+    inherited = Handler(n["cb_c"], "LogBatch.after_batch", "method", "my.LogBatch", "Count it.", SourceLocation(n["file"], 21))
+    instance = Handler(n["cb_b"], "<lambda>", "instance", None, None, None)
+
+    def batch(flag: str, training: bool) -> Phase:
+        grad: tuple = ()
+        if training:
+            grad = (
+                Phase("backward", "Compute gradients.", (
+                    ev("before_backward", filt=flag),
+                    Step("backward", "self.loss_grad.backward()", "Gradients."),
+                    ev("after_cancel_backward", filt=flag, cancel=Cancel("CancelBackwardException", "after_backward", "Skip.")),
+                    ev("after_backward", filt=flag),
+                ), condition="only when training"),
+                Phase("step", "Update.", (
+                    Event("before_step", "Before `opt.step()`."),  # no handlers at all
+                    Step("step", n["code"], "Step the optimizer.", n["cond"]),
+                    ev("after_step", filt=flag),
+                ), condition="only when training"),
+            )
+        return Phase(n["batch"], "One batch.", (
+            Step("split", "self.xb, self.yb = b[:n_inp], b[n_inp:]", "Split."),
+            ev(n["ev_evil"], own, instance, filt=flag),
+            *grad,
+            ev("after_cancel_batch", filt=flag, cancel=Cancel("CancelBatchException", "after_batch", "Rest skipped.")),
+            ev("after_batch", own, inherited, filt=flag),
+        ), loop=f"for each batch of dls.{'train' if training else 'valid'}")
+
+    phases = (
+        Phase("create", "`Learner.__init__`.", (Step("init", "self.add_cbs(cbs)", "Add."), ev("after_create", own))),
+        Phase("fit", n["ph_desc"], (
+            ev("before_fit", own),
+            Phase("epoch", "One epoch.", (
+                ev("before_epoch"),
+                Phase("train", "Training.", (ev("before_train", own), batch("run_train", True), ev("after_train"))),
+                Phase("validate", "Validation.", (ev("before_validate"), batch("run_valid", False), ev("after_validate")),
+                      context="torch.no_grad()"),
+                ev("after_epoch"),
+            ), loop="for epoch in range(n_epoch)"),
+            Event("after_cancel_fit", "Only when cancelled.", (), None,
+                  Cancel("CancelFitException", "after_fit", "Skip the rest.")),
+            ev("after_fit"),
+        )),
+    )
+    return Loop(
+        framework=Framework("fastai", "2.8.12"),
+        versions={"fastai": "2.8.12", "torch": "2.5.0"},
+        learner=LearnerSummary(n["loaded_from"], "my.Model", n["loss"], "Adam", (n["metric"], "error_rate")),
+        call="fit",
+        filtered_events=("before_batch", "after_batch"),
+        callbacks=cbs,
+        phases=phases,
+        notes=(n["note"],),
+    )
+
+
+PLAIN = {
+    "file": "examples/mine.py", "cb_a": "TrainEvalCallback", "cb_b": "LogBatch", "cb_c": "LogTrainBatch",
+    "cb_doc": "`Callback` that tracks iterations.", "fn": "TrainEvalCallback.after_batch",
+    "h_doc": "Update the iter counter (in *training* mode).", "ev_desc": "When it fires; `learn.xb` holds the batch.",
+    "ev_evil": "before_batch", "batch": "batch", "code": "self.opt.step()", "cond": "only when `training`",
+    "ph_desc": "`Learner.fit(n_epoch)`: the whole run.", "loaded_from": "examples/mine.py:learn",
+    "loss": "CrossEntropyLoss", "metric": "accuracy", "note": "`Muted` has `run=False`.",
+}
+
+HOSTILE = {
+    "file": "ex/é|vil<b>.py",
+    "cb_a": f"Evil{IMG}|cb",
+    "cb_b": "Pipe|`tick`",
+    "cb_c": "Ünïcødé—cb",
+    "cb_doc": f"{SCRIPT}\n\n**bold\n\n```\nunclosed fence {{{{ 7*7 }}}} {{% raw %}}",
+    "fn": "f{% if x %}{{ y }}",
+    "h_doc": f"{IMG} and {SCRIPT}   \n\n\n\n\n**bold\n\n```python\nopen fence | pipe  \n"
+             "![i](https://example.com/x.png) [j](javascript:alert(1))",
+    "ev_desc": f"{SCRIPT} desc with ``` and **bold and | pipe {{{{ x }}}}\nsecond line",
+    "ev_evil": f"after_{SCRIPT}",
+    "batch": "batch{{ 7*7 }}",
+    "code": "x = `a` | b {% endfor %}",
+    "cond": f"only when {IMG}",
+    "ph_desc": f"```\n{SCRIPT}",
+    "loaded_from": f"évil.py:{SCRIPT}",
+    "loss": "Loss|<i>",
+    "metric": "acc|{{ m }}",
+    "note": f"Beware {IMG} and ```",
+}
+
+
+@pytest.fixture(params=["plain", "hostile"])
+def model(request) -> Loop:
+    return _loop(PLAIN if request.param == "plain" else HOSTILE)
+
+
+@pytest.fixture
+def plain() -> Loop:
+    return _loop(PLAIN)
+
+
+@pytest.fixture
+def hostile() -> Loop:
+    return _loop(HOSTILE)
+
+
+def walk_phases(loop: Loop):
+    """(path, phase) for every phase, depth first, parents before children."""
+    def rec(phase: Phase, path: tuple[str, ...]):
+        here = path + (phase.name,)
+        yield here, phase
+        for child in phase.children:
+            if isinstance(child, Phase):
+                yield from rec(child, here)
+
+    for p in loop.phases:
+        yield from rec(p, ())
+
+
+# ---------------------------------------------------------------- HTML
+
+
+def parse_html(text: str):
+    """The page as an ElementTree (no namespaces); raises on any HTML5 parse error."""
+    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(text)
+
+
+def by_id(doc) -> dict[str, object]:
+    return {el.get("id"): el for el in doc.iter() if el.get("id") is not None}
+
+
+def text_of(el) -> str:
+    return "".join(el.itertext())
+
+
+def has_class(el, name: str) -> bool:
+    return name in (el.get("class") or "").split()
+
+
+def test_html_parses_strictly_and_is_standalone(model):
+    html = render(model, "html")
+    doc = parse_html(html)
+    assert html.startswith("<!DOCTYPE html>\n")
+    tags = {el.tag for el in doc.iter() if isinstance(el.tag, str)}
+    assert not tags & {"script", "img", "iframe", "object", "embed", "link", "base", "form", "input"}
+    for el in doc.iter():
+        for attr, value in el.attrib.items():
+            assert not attr.lower().startswith("on"), (el.tag, attr)
+            if attr in ("href", "src", "action", "srcset"):
+                assert not re.match(r"\s*(https?:|//|javascript:)", value, re.I), (el.tag, value)
+    styles = [text_of(s) for s in doc.iter("style")]
+    assert len(styles) == 1 and "--bg" in styles[0]
+    assert "url(" not in styles[0] and "@import" not in styles[0] and "http" not in styles[0]
+    assert "prefers-color-scheme: dark" in styles[0] and "@media print" in styles[0]
+    assert len(html.encode()) < 200_000
+
+
+def test_html_hostile_text_is_text(hostile):
+    doc = parse_html(render(hostile, "html"))
+    body = text_of(doc.find("body"))
+    # Escaped, so present verbatim as text, never as elements or attributes.
+    assert SCRIPT in body and IMG in body
+    assert "{{ 7*7 }}" in body and "{% if x %}{{ y }}" in body and "{% raw %}" in body
+    assert "49" not in body  # Jinja never evaluated model text
+    assert "Ünïcødé—cb" in body and "ex/é|vil<b>.py" in body
+    assert not any(el.tag in ("b", "i") and text_of(el) in (".py", "") for el in doc.iter())
+    # Markdown in docstrings: images are not loaded, javascript: links are dropped.
+    assert "https://example.com/x.png" not in {el.get("src") for el in doc.iter()}
+    assert not [el for el in doc.iter("a") if "javascript" in (el.get("href") or "")]
+
+
+def test_html_anchors(model):
+    doc = parse_html(render(model, "html"))
+    ids = by_id(doc)
+    for path, event in model.iter_events():
+        el = ids["-".join(path + (event.name,))]
+        assert el.tag == "li" and has_class(el, "event")
+    for path, phase in walk_phases(model):
+        el = ids["phase-" + "-".join(path)]
+        assert el.tag == "details" and el.get("open") is not None
+        assert has_class(el, "is-loop") == (phase.loop is not None)
+        summary = el.find("summary")
+        for fact in (phase.loop, phase.context):
+            if fact:
+                assert fact in text_of(summary)
+    for cb in model.callbacks:
+        assert ids["cb-" + cb.id].tag == "article"
+    # Every link is in-page and lands on an element.
+    for a in doc.iter("a"):
+        href = a.get("href")
+        assert href.startswith("#") and href[1:] in ids, href
+
+
+def test_html_nesting_and_loops(plain):
+    ids = by_id(parse_html(render(plain, "html")))
+
+    def ancestors_ids(target_id):
+        # html5lib's etree has no parent links: search down from each phase instead.
+        return {i for i, el in ids.items() if i.startswith("phase-") and any(d is ids[target_id] for d in el.iter())}
+
+    assert ancestors_ids("phase-fit-epoch-train-batch-backward") >= {
+        "phase-fit", "phase-fit-epoch", "phase-fit-epoch-train", "phase-fit-epoch-train-batch"}
+    assert "phase-fit-epoch-train" not in ancestors_ids("phase-fit-epoch-validate-batch")
+    train, valid = ids["phase-fit-epoch-train-batch"], ids["phase-fit-epoch-validate-batch"]
+    assert "dls.train" in text_of(train.find("summary")) and "dls.valid" in text_of(valid.find("summary"))
+    assert "torch.no_grad()" in text_of(ids["phase-fit-epoch-validate"].find("summary"))
+    assert "only when training" in text_of(ids["phase-fit-epoch-train-batch-step"].find("summary"))
+
+
+def test_html_events_and_handlers(model):
+    doc = parse_html(render(model, "html"))
+    ids = by_id(doc)
+    cbs = {cb.id: cb for cb in model.callbacks}
+    for path, event in model.iter_events():
+        el = ids["-".join(path + (event.name,))]
+        head = text_of(el.find("div"))
+        assert event.name in head
+        assert has_class(el, "quiet") == (not event.handlers)
+        if event.filter:
+            assert [t for t in el.iter("span") if has_class(t, "filter") and text_of(t) == event.filter]
+        if event.cancel:
+            branch = [d for d in el.iter("div") if has_class(d, "branch")]
+            assert len(branch) == 1
+            assert event.cancel.exception in text_of(branch[0]) and event.cancel.next in text_of(branch[0])
+        items = [li for li in el.iter("li") if has_class(li, "handler")]
+        assert [next(a for a in li.iter("a")).text for li in items] == [h.callback for h in event.handlers]
+        for li, h in zip(items, event.handlers, strict=True):
+            t = text_of(li)
+            assert h.function in t
+            assert has_class(li, "via-" + h.via)
+            assert ("dispatch" in t) == (h.via == "dispatch")
+            inherited = h.defined_by is not None and h.defined_by != cbs[h.callback].qualname
+            assert ("inherited from " + (h.defined_by or "") in t) == inherited
+            if h.source:
+                loc = h.source.file + (f":{h.source.line}" if h.source.line is not None else "")
+                assert loc in t
+            assert f"order {cbs[h.callback].order}" in t
+            for flag, on in cbs[h.callback].flags.items():
+                assert (f"{flag}=False" in t) == (not on)
+
+
+def test_html_markdown_is_rendered(plain):
+    ids = by_id(parse_html(render(plain, "html")))
+    ev = ids["fit-epoch-train-batch-after_batch"]
+    codes = [c.text for c in ev.iter("code")]
+    assert "learn.xb" in codes  # event description: backticks became <code>
+    assert "training" in [e.text for e in ev.iter("em")]  # handler docstring: *training*
+    paragraphs = [p for p in ids["cb-LogBatch"].iter("p")]
+    assert [p.text for p in paragraphs][:2] == ["Count batches.", "Second paragraph."]
+    notes = ids["notes"]
+    assert "Muted" in [c.text for c in notes.iter("code")]
+
+
+def test_html_callback_index(model):
+    doc = parse_html(render(model, "html"))
+    cards = [a for a in doc.iter("article") if has_class(a, "cb-card")]
+    assert [c.get("id") for c in cards] == ["cb-" + cb.id for cb in model.callbacks]
+    handled = {cb.id: [] for cb in model.callbacks}
+    for _, event in model.iter_events():
+        for h in event.handlers:
+            if event.name not in handled[h.callback]:
+                handled[h.callback].append(event.name)
+    for card, cb in zip(cards, model.callbacks, strict=True):
+        facts = dict(zip([text_of(dt) for dt in card.iter("dt")], list(card.iter("dd")), strict=True))
+        assert cb.qualname in text_of(card.find("h3"))
+        assert text_of(facts["order"]) == str(cb.order)
+        assert text_of(facts["flags"]) == " ".join(f"{k}={v}" for k, v in cb.flags.items())
+        assert text_of(facts["receives all"]).startswith("yes" if cb.receives_all else "no")
+        events = [c.text for c in facts["events"].iter("code")]
+        assert events == handled[cb.id]
+        if cb.source:
+            assert cb.source.file in text_of(facts["defined in"])
+    muted = next(c for c in cards if c.get("id") == "cb-Muted")
+    assert has_class(muted, "not-running") and "none in this loop" in text_of(muted)
+
+
+def test_html_header(plain):
+    doc = parse_html(render(plain, "html", title="My loop"))
+    assert doc.find("head/title").text == "My loop"
+    header = text_of(doc.find("body/header"))
+    for text in ("My loop", "fastai 2.8.12", "torch 2.5.0", "examples/mine.py:learn", "my.Model",
+                 "CrossEntropyLoss", "Adam", "accuracy", "error_rate"):
+        assert text in header
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def md_tokens(text: str):
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
+
+
+def plain_text(inline) -> str:
+    return "".join(c.content for c in inline.children if c.type in ("text", "code_inline"))
+
+
+def md_outline(tokens):
+    """[(level, heading text, [top-level list items]), ...]; an item is (kind, name, [handler callback ids])."""
+    out: list = []
+    depth = 0
+    for i, t in enumerate(tokens):
+        if t.type == "heading_open":
+            out.append((int(t.tag[1]), plain_text(tokens[i + 1]), []))
+        elif t.type == "bullet_list_open":
+            depth += 1
+        elif t.type == "bullet_list_close":
+            depth -= 1
+        elif t.type == "list_item_open" and out and depth in (1, 2):
+            inline = next(x for x in tokens[i:] if x.type == "inline")
+            kids = [c for c in inline.children if c.type != "softbreak" and not (c.type == "text" and not c.content)]
+            types = [c.type for c in kids]
+            if depth == 1:
+                if types[:3] == ["strong_open", "code_inline", "strong_close"]:
+                    out[-1][2].append(("event", kids[1].content, []))
+                elif plain_text(inline).startswith("↓"):
+                    strong = kids[types.index("strong_open") + 1:types.index("strong_close")]
+                    out[-1][2].append(("phase", "".join(c.content for c in strong), []))
+                elif types[:3] == ["em_open", "text", "em_close"] and kids[1].content == "step":
+                    out[-1][2].append(("step", kids[types.index("code_inline")].content, []))
+                else:
+                    out[-1][2].append(("other", inline.content, []))
+            elif out[-1][2] and out[-1][2][-1][0] == "event":
+                assert types[0] == "code_inline", inline.content
+                out[-1][2][-1][2].append(kids[0].content)
+    return out
+
+
+def test_markdown_structure(model):
+    md = render(model, "md")
+    tokens = md_tokens(md)
+    outline = md_outline(tokens)
+    assert outline[0][:2] == (1, "Training loop of " + model.learner.loaded_from)
+    phases = list(walk_phases(model))
+    body = outline[1:1 + len(phases)]
+    assert [(lvl, name) for lvl, name, _ in body] == [(min(len(p) + 1, 6), ph.name) for p, ph in phases]
+    # create/fit ##, epoch ###, train/validate ####, batch #####, backward/step ######
+    assert [lvl for lvl, _, _ in body] == [2, 2, 3, 4, 5, 6, 6, 4, 5]
+    for (_, _, items), (_, phase) in zip(body, phases, strict=True):
+        expected = []
+        for child in phase.children:
+            if isinstance(child, Event):
+                expected.append(("event", child.name, [h.callback for h in child.handlers]))
+            elif isinstance(child, Phase):
+                expected.append(("phase", child.name, []))
+            else:
+                expected.append(("step", child.code, []))
+        assert items == expected
+    assert outline[1 + len(phases)][:2] == (2, "Callbacks")
+    assert len(outline) == 2 + len(phases)
+    n_events = sum(1 for _, _, items in body for kind, _, _ in items if kind == "event")
+    assert n_events == len(model.iter_events())
+
+
+def test_markdown_phase_facts_and_quiet_events(plain):
+    md = render(plain, "md")
+    assert "*↻ loop:* `for epoch in range(n_epoch)`" in md
+    assert "*in fit › epoch › validate* · *↻ loop:* `for each batch of dls.valid`" in md
+    assert "*under* `torch.no_grad()`" in md
+    assert "- **`before_step`** — Before `opt.step()`. — *no callbacks*" in md
+    assert "filtered by `run_valid`" in md
+    assert "↳ *on* `CancelBatchException` *→ this event, then* `after_batch`: Rest skipped." in md
+    assert "· inherited from `my.LogBatch`" in md and "*dispatch: overrides* `__call__`" in md
+    assert "*instance attribute*" in md
+    # A handler's docstring sits inside its list item.
+    assert "  - `TrainEvalCallback` → `TrainEvalCallback.after_batch` · `examples/mine.py:10`\n\n" \
+           "    Update the iter counter (in *training* mode).\n" in md
+    assert "> **Note:** `Muted` has `run=False`." in md
+
+
+def test_markdown_table(model):
+    tokens = md_tokens(render(model, "md"))
+    start = next(i for i, t in enumerate(tokens) if t.type == "tbody_open")
+    end = next(i for i, t in enumerate(tokens) if t.type == "tbody_close")
+    rows, row = [], None
+    for t in tokens[start:end]:
+        if t.type == "tr_open":
+            row = []
+            rows.append(row)
+        elif t.type == "inline":
+            row.append(t)
+    header = [plain_text(t) for t in tokens[:start] if t.type == "inline"][-7:]
+    assert header == ["callback", "order", "run", "run_train", "run_valid", "defined in", "events"]
+    assert len(rows) == len(model.callbacks)
+    for cells, cb in zip(rows, model.callbacks, strict=True):
+        assert len(cells) == 7
+        assert plain_text(cells[0]) == cb.id  # pipes escaped, so the id survives whole
+        assert [plain_text(c) for c in cells[2:5]] == ["yes" if cb.flags[k] else "no" for k in ("run", "run_train", "run_valid")]
+    muted = rows[[cb.id for cb in model.callbacks].index("Muted")]
+    assert plain_text(muted[6]) == "none"
+
+
+def test_markdown_is_tidy(model):
+    md = render(model, "md")
+    assert md.endswith("\n") and not md.endswith("\n\n")
+    assert not [line for line in md.split("\n") if line != line.rstrip()]
+    assert "\n\n\n" not in md
+
+
+def test_markdown_hostile_stays_contained(hostile):
+    md = render(hostile, "md")
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+    assert "{{ x }}" in md and "{% if x %}{{ y }}" in md and "49" not in md
+    # The unclosed fence in a handler's docstring ends with the handler's list item:
+    # the next event still parses as an event (checked fully in test_markdown_structure).
+    assert html.count("<h6>") == 2
+
+
+# ---------------------------------------------------------------- both
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_deterministic(model, fmt):
+    first = render(model, fmt)
+    assert render(model, fmt) == first
+    assert render(Loop.from_dict(model.to_dict()), fmt) == first
+    assert re.search(r"20\d\d-\d\d-\d\d", first) is None
+
+
+def test_template_dir_overrides_one_block(plain, tmp_path):
+    (tmp_path / "loop.html.jinja").write_text(
+        '{% extends "loop.html.jinja" %}\n{% block footer %}<p>Team footer</p>{% endblock %}\n', encoding="utf-8")
+    base = render(plain, "html")
+    mine = render(plain, "html", template_dir=tmp_path)
+    before, rest = base.split("<footer>\n", 1)
+    _, after = rest.split("</footer>", 1)
+    assert mine == before + "<footer>\n<p>Team footer</p></footer>" + after
+    parse_html(mine)
+
+
+def test_template_dir_block_can_use_macros_and_css(plain, tmp_path):
+    (tmp_path / "loop.html.jinja").write_text(
+        '{% extends "loop.html.jinja" %}\n'
+        '{% block tree %}<section id="loop">{{ phase_section(loop.phases[1], []) }}</section>{% endblock %}\n',
+        encoding="utf-8")
+    (tmp_path / "loop.css").write_text("body { color: teal; }\n", encoding="utf-8")
+    doc = parse_html(render(plain, "html", template_dir=tmp_path))
+    ids = by_id(doc)
+    assert "phase-fit" in ids and "phase-create" not in ids
+    assert text_of(doc.find("head/style")).strip() == "body { color: teal; }"
+
+
+def test_template_dir_overrides_markdown_block(plain, tmp_path):
+    (tmp_path / "loop.md.jinja").write_text(
+        '{% extends "loop.md.jinja" %}\n{% block callbacks %}## Ours   \n\n\n\nDone.\n{% endblock %}\n', encoding="utf-8")
+    base = render(plain, "md")
+    mine = render(plain, "md", template_dir=tmp_path)
+    assert mine == base.split("## Callbacks\n", 1)[0] + "## Ours\n\nDone.\n"
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_real_example_renders():
+    pytest.importorskip("fastai")
+    from loopdoc import load_loop
+
+    loop = load_loop(str(ROOT / "examples" / "custom_callbacks.py"))
+    html = render(loop, "html")
+    ids = by_id(parse_html(html))
+    assert all("-".join(p + (e.name,)) in ids for p, e in loop.iter_events())
+    assert all("cb-" + cb.id in ids for cb in loop.callbacks)
+    outline = md_outline(md_tokens(render(loop, "md")))
+    names = [name for _, name, _ in outline]
+    assert names[:3] == ["Training loop of " + loop.learner.loaded_from, "create", "fit"]
+    assert sum(kind == "event" for _, _, items in outline for kind, _, _ in items) == len(loop.iter_events())
