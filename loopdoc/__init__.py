@@ -21,38 +21,48 @@ __version__ = "0.1.0"
 __all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render"]
 
 
-def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None) -> Loop:
-    """Return the ``Loop`` of ``learn.fit`` without running or changing ``learn``.
+def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
+         namespace: dict[str, Any] | None = None) -> Loop:
+    """Return the ``Loop`` of a call on ``learn`` without training or changing ``learn``.
 
     Args:
         learn: a ``fastai.learner.Learner``.
         loaded_from: how to name its origin in the model.
         cbs: a ``Callback`` instance or class, or a list of them, to list as if
             passed to ``fit(cbs=...)``; classes are instantiated with no arguments.
-            ``learn`` is not modified.
+        call: the call to document, e.g. ``"fine_tune(2)"`` or ``"get_preds()"``;
+            ``None`` documents ``fit`` with the learner's callbacks (and ``cbs``).
+        namespace: names the call's arguments may use, e.g. ``globals()``.
 
     Raises:
         TypeError: an item of ``cbs`` is neither a ``Callback`` nor a ``Callback`` class.
+        LoopdocError: a bad ``call``.
     """
     from .extractors.fastai import as_callbacks, extract
 
-    return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs))
+    return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs), call=call, namespace=namespace)
 
 
-def load_loop(spec: str) -> Loop:
+def load_loop(spec: str, call: str | None = None) -> Loop:
     """Return the ``Loop`` a spec names.
 
     Args:
         spec: a saved model (``*.json``; needs neither torch nor fastai), or
             ``PATH.py[:ATTR]`` / ``package.module[:ATTR]`` naming a ``Learner``
             (see ``loopdoc.load.load``).
+        call: for a learner, the call to document (see ``loop``); its arguments
+            may use the learner module's names. Not allowed with a saved model.
 
     Raises:
         LoopdocError: any failure, with a one-line message naming the file.
     """
-    if spec.endswith(".json"):
+    if spec.lower().endswith(".json"):
+        if call is not None:
+            from .errors import UsageError
+
+            raise UsageError(f"{spec}: --call needs a learner; a saved model already holds the loop of one call")
         return load_json(spec)
     from .load import load
 
     loaded = load(spec)
-    return loop(loaded.learner, loaded_from=loaded.loaded_from)
+    return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)

@@ -1,13 +1,15 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
     loopdoc show SPEC [--verbose]
+    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
 Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 ``loopdoc.errors``; 2 for a bad command line, 130 when interrupted); ``--debug``
 adds the traceback. A failed ``render`` never creates or changes the output file.
+``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jinja2
 
 from . import __version__, load_loop
 from .errors import LoopdocError, TemplateError, UsageError
-from .render import FORMATS, check_output, format_for, render, write_output
+from .render import FORMATS, check_output, check_source_url, format_for, render, write_output
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
 
@@ -43,8 +45,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"Error: {self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
 
 
+CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one_cycle(3, 1e-3)', 'fine_tune(2)', "
+             "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``loopdoc``: subcommands ``render`` and ``show``.
+    """The argument parser of ``loopdoc``: subcommands ``render``, ``show`` and ``diff``.
 
     Returns:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
@@ -64,11 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     p.add_argument("--title", help="page title (default: 'Training loop of SPEC')")
     p.add_argument("--template-dir", metavar="DIR", help="folder of Jinja templates searched before loopdoc's own")
+    p.add_argument("--source-url", metavar="URL",
+                   help="link source locations (html, md), e.g. 'https://github.com/ORG/REPO/blob/main/{path}#L{line}'; "
+                        "links relative paths outside the framework's own packages")
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
+    p.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
     s = sub.add_parser("show", parents=[common], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
+    s.add_argument("--call", metavar="CALL", help=CALL_HELP)
+
+    from .diff import IGNORABLE
+
+    d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
+                       description="Compare two training loops event by event: callbacks added, removed, moved in the "
+                                   "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
+                                   "are the same, 1 when they differ, 2 on any error.")
+    d.add_argument("old", metavar="OLD", help=f"{SPEC_HELP}, or git:REV:PATH.py[:ATTR] (the file at a git revision)")
+    d.add_argument("new", metavar="NEW", help="as OLD")
+    d.add_argument("-o", "--output", default="-", metavar="OUT",
+                   help="output file (format from its extension: .txt, .md, .html, .json); default - (the terminal)")
+    d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
+    d.add_argument("--ignore", action="append", default=[], metavar="WHAT",
+                   help=f"leave out of the comparison (repeat, or separate with commas): {', '.join(IGNORABLE)}")
     return parser
 
 
@@ -89,11 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     debug = args.debug or args.debug_top
+    if args.command == "diff":
+        return _diff_command(args, debug)
     try:
         if args.command == "render":
             _render_command(args)
         else:
-            write_output(render(load_loop(args.spec), "txt", verbose=args.verbose), "-")
+            write_output(render(load_loop(args.spec, args.call), "txt", verbose=args.verbose), "-")
     except LoopdocError as e:
         return _fail(str(e), e.exit_code, debug)
     except KeyboardInterrupt:
@@ -104,6 +131,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _diff_command(args: argparse.Namespace, debug: bool) -> int:
+    """``loopdoc diff``: 0 when the loops are the same, 1 when they differ, 2 on ANY error.
+
+    Unlike the other commands, every failure exits 2 (a loopdoc error of any kind,
+    a broken template, a bug), so that 1 always means "the loops differ" and
+    the command can gate CI; 130 when interrupted.
+    """
+    from .diff import diff_loops, parse_ignore
+    from .render import render_diff
+    from .sides import load_sides
+
+    try:
+        fmt = format_for(args.output, args.format)
+        if args.output != "-":
+            check_output(args.output)
+        ignore = parse_ignore(args.ignore)
+        old, new = load_sides(args.old, args.new, debug=debug)
+        diff = diff_loops(old, new, ignore)
+        color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
+        write_output(render_diff(diff, fmt, color=color), args.output)
+        return 0 if diff.same else 1
+    except LoopdocError as e:
+        return _fail(str(e), 2, debug)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, debug)
+    except Exception as e:  # a bug or a broken template: still exit 2, never 1
+        hint = "" if debug else "; rerun with --debug for the traceback"
+        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 2, debug)
+
+
+def _use_color(stream: Any, environ: Any) -> bool:
+    """Colour the terminal diff: ``stream`` is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org)."""
+    if environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def _render_command(args: argparse.Namespace) -> None:
     """``loopdoc render``: every check that needs no learner runs before loading it."""
     fmt = format_for(args.output, args.format)
@@ -111,9 +178,12 @@ def _render_command(args: argparse.Namespace) -> None:
         check_output(args.output)
     if args.template_dir is not None and not Path(args.template_dir).is_dir():
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
-    loop = load_loop(args.spec)
+    if args.source_url is not None:
+        check_source_url(args.source_url)
+    loop = load_loop(args.spec, args.call)
     try:
-        text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir)
+        text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                      source_url=args.source_url)
     except LoopdocError:
         raise
     except Exception as e:

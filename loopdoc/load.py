@@ -99,10 +99,12 @@ class Loaded:
     Attributes:
         learner: the ``fastai.learner.Learner``.
         loaded_from: ``"<display path or module>:<attr>"``, e.g. ``"examples/synth.py:learn"``.
+        namespace: the module's globals, for evaluating a ``--call``'s arguments.
     """
 
     learner: Any
     loaded_from: str
+    namespace: dict[str, Any]
 
 
 def load(text: str) -> Loaded:
@@ -140,9 +142,9 @@ def load(text: str) -> Loaded:
             module = _import_module(spec.target)
             user = _module_root(spec.target)
         if spec.attr is not None:
-            return Loaded(_from_attr(module, spec.attr, where, user), f"{where}:{spec.attr}")
+            return Loaded(_from_attr(module, spec.attr, where, user), f"{where}:{spec.attr}", vars(module))
     name, learner = _only_learner(module, where)
-    return Loaded(learner, f"{where}:{name}")
+    return Loaded(learner, f"{where}:{name}", vars(module))
 
 
 @contextlib.contextmanager

@@ -9,17 +9,21 @@ imports torch or fastai.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from .diff import LoopDiff, first_line, show_value, text_diff
 from .errors import OutputError, UsageError
-from .model import Event, Loop, Phase, Step
+from .model import Event, Loop, Phase, SourceLocation, Step
 
 TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja"}
 FORMATS = ("html", "md", "json", "txt")
@@ -55,7 +59,7 @@ def format_for(output: str, override: str | None) -> str:
 
 
 def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = None,
-           template_dir: str | os.PathLike[str] | None = None) -> str:
+           template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None) -> str:
     """Render ``loop`` as text in ``fmt``.
 
     Args:
@@ -64,27 +68,230 @@ def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = N
         verbose: for ``txt``, add each handler's docstring and the steps.
         title: page title; default ``"Training loop of <loaded_from>"``.
         template_dir: a folder searched before the built-in templates.
+        source_url: a URL template such as
+            ``"https://github.com/org/repo/blob/main/{path}#L{line}"`` that turns
+            source locations into links in ``html`` and ``md``; see ``source_link``
+            for which locations are linked. ``None``: no links.
 
     Returns:
         The whole document, ending in a newline; the same input gives the same bytes.
 
     Raises:
-        UsageError: unknown ``fmt`` or a ``template_dir`` that is not a folder.
+        UsageError: unknown ``fmt``, a ``template_dir`` that is not a folder, or a
+            bad ``source_url`` (see ``check_source_url``).
         jinja2.TemplateError: a broken user template.
     """
     if fmt == "json":
         return loop.to_json()
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if source_url is not None:
+        check_source_url(source_url)
     env = environment(fmt, template_dir)
     text = env.get_template(TEMPLATES[fmt]).render(
         loop=loop,
         callbacks={cb.id: cb for cb in loop.callbacks},
         handled=handled_events(loop),
+        places=event_places(loop),
+        aliases=event_aliases(loop),
         title=title or f"Training loop of {loop.learner.loaded_from}",
         verbose=verbose,
+        source_url=source_url,
+        source_link=lambda source: source_link(source, source_url, loop),
     )
     return text.rstrip("\n") + "\n"
+
+
+
+DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}
+_ANSI = {"add": "\x1b[32m", "remove": "\x1b[31m", "change": "\x1b[33m", "move": "\x1b[36m",
+         "bold": "\x1b[1m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
+
+
+def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
+    """Render a ``LoopDiff`` (``loopdoc.diff``) as text in ``fmt``, through ``environment()``.
+
+    Args:
+        diff: the comparison.
+        fmt: ``txt`` (terminal), ``md`` (a pull-request comment), ``html`` (a
+            standalone page: the merged tree with the changes marked) or ``json``
+            (``LoopDiff.to_json()``).
+        color: for ``txt``, colour with ANSI escapes (added green, removed red,
+            changed yellow, moved cyan); ignored by the other formats.
+
+    Returns:
+        The whole document, ending in a newline; the same input gives the same bytes.
+
+    Raises:
+        UsageError: unknown ``fmt``.
+    """
+    if fmt == "json":
+        return diff.to_json()
+    if fmt not in DIFF_TEMPLATES:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    env = environment(fmt)
+    env.filters["value"] = show_value
+    env.filters["first_line"] = first_line
+    env.globals["text_diff"] = text_diff
+    env.globals["fence"] = _fence
+    text = env.get_template(DIFF_TEMPLATES[fmt]).render(
+        diff=diff,
+        c=_ANSI if color and fmt == "txt" else dict.fromkeys(_ANSI, ""),
+        title=f"Loop diff: {diff.old.loaded_from} → {diff.new.loaded_from}",
+    )
+    return text.rstrip("\n") + "\n"
+
+
+def _fence(text: str) -> str:
+    """A Markdown code fence of backticks longer than any run of backticks in ``text`` (at least three)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_URL_BAD = re.compile(r'[\s<>"`\\\x00-\x1f\x7f]')
+
+
+def check_source_url(url: str) -> None:
+    """Check a ``--source-url`` template before anything is loaded.
+
+    Args:
+        url: e.g. ``"https://github.com/org/repo/blob/main/{path}#L{line}"``.
+
+    Raises:
+        UsageError: ``url`` lacks ``{path}``; contains a space, a control character
+            or one of ``<>"`\\`` (percent-encode them); or has a scheme other than
+            ``http``, ``https`` or ``file`` (a relative URL, with no scheme, is allowed).
+    """
+    if "{path}" not in url:
+        raise UsageError(f"--source-url: {url!r} has no {{path}}; e.g. https://github.com/ORG/REPO/blob/main/{{path}}#L{{line}}")
+    bad = _URL_BAD.search(url)
+    if bad:
+        raise UsageError(f"--source-url: {url!r} contains {bad.group()!r}; percent-encode it")
+    scheme = _URL_SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in ("http", "https", "file"):
+        raise UsageError(f"--source-url: scheme {scheme.group(1)!r} not allowed; use http, https or file, or a relative URL")
+
+
+def source_link(source: SourceLocation | None, url: str | None, loop: Loop) -> str | None:
+    """The link for one source location, or ``None`` when it is shown without one.
+
+    The rule: a location is linked when ``url`` is given and its file is a relative path
+    (not ``/…``, not ``C:…``, no ``..`` part) whose first folder is not a package the loop
+    was read from, i.e. not ``loop.framework.name`` nor a name in ``loop.versions``
+    (``fastai/…``, ``torch/…``): those files are shown relative to site-packages, not to
+    your repository. Your own files (``examples/x.py``) are shown relative to the working
+    directory, so run loopdoc from the repository root. A callback from another installed
+    package (``wandb/…``) cannot be told apart from the model and is linked too.
+
+    Args:
+        source: the location (``SourceLocation.file`` as shown, and ``line``), or ``None``.
+        url: a template checked by ``check_source_url``: ``{path}`` becomes the file,
+            percent-encoded except ``/``; ``{line}`` the line, empty when unknown;
+            ``(`` and ``)`` are percent-encoded so the URL also works in Markdown.
+            ``None``: nothing is linked.
+        loop: the model, for its framework and package names.
+
+    Returns:
+        The URL, or ``None``.
+    """
+    if url is None or source is None:
+        return None
+    path = source.file
+    parts = path.split("/")
+    if not path or path.startswith("/") or re.match(r"[A-Za-z]:", path) or ".." in parts:
+        return None
+    installed = {name.lower().replace("-", "_") for name in (loop.framework.name, *loop.versions)}
+    if len(parts) > 1 and parts[0].lower() in installed:
+        return None
+    link = url.replace("{path}", quote(path, safe="/")).replace("{line}", "" if source.line is None else str(source.line))
+    return link.replace("(", "%28").replace(")", "%29")
+
+
+# Ids the page itself uses: an event name equal to one of them gets no short anchor.
+PAGE_IDS = frozenset({"loop", "callbacks", "notes", "ld-controls", "ld-q", "ld-names", "ld-quiet", "ld-desc",
+                      "ld-open", "ld-close", "ld-status", "ld-hl"})
+
+
+def event_aliases(loop: Loop) -> dict[str, str]:
+    """Short anchors: the first place (in document order) of each event name also answers to ``#<name>``.
+
+    Event names repeat across phases (``before_batch`` is in the training and the
+    validation batch loop), so every event keeps its path anchor
+    (``fit-epoch-train-batch-before_batch``) and the first one also gets ``#before_batch``.
+    A name that is empty, contains whitespace, or equals another anchor of the page
+    (a path anchor, ``phase-…``, ``cb-…`` or one of ``PAGE_IDS``) gets no alias.
+
+    Args:
+        loop: the model.
+
+    Returns:
+        ``{path anchor: alias}`` for the events that get an alias.
+    """
+    taken = set(PAGE_IDS) | {"cb-" + cb.id for cb in loop.callbacks}
+    events = loop.iter_events()
+    taken |= {"-".join(path + (event.name,)) for path, event in events}
+    for path, _ in events:
+        taken |= {"phase-" + "-".join(path[:i]) for i in range(1, len(path) + 1)}
+    out: dict[str, str] = {}
+    for path, event in events:
+        name = event.name
+        if name and not re.search(r"\s", name) and name not in taken:
+            out["-".join(path + (name,))] = name
+            taken.add(name)
+    return out
+
+
+def event_places(loop: Loop) -> dict[str, list[tuple[str, list[tuple[str, str]]]]]:
+    """Where each callback runs: for the callback index's links into the tree.
+
+    Args:
+        loop: the model.
+
+    Returns:
+        ``{callback id: [(event name, [(path anchor, label), ...]), ...]}``, event names in loop
+        order, once each; the places in loop order. ``label`` names the phases that tell the
+        places of one event name apart (``"train"`` and ``"validate"`` for ``before_batch``),
+        or is ``""`` when the name occurs once in the loop.
+    """
+    events = loop.iter_events()
+    paths: dict[str, list[tuple[str, ...]]] = {}
+    for path, event in events:
+        paths.setdefault(event.name, []).append(path)
+    out: dict[str, dict[str, list[tuple[str, str]]]] = {cb.id: {} for cb in loop.callbacks}
+    for path, event in events:
+        for h in event.handlers:
+            places = out.setdefault(h.callback, {}).setdefault(event.name, [])
+            anchor = "-".join(path + (event.name,))
+            if all(a != anchor for a, _ in places):
+                places.append((anchor, _place_label(path, paths[event.name])))
+    return {cb: list(names.items()) for cb, names in out.items()}
+
+
+def _place_label(path: tuple[str, ...], others: list[tuple[str, ...]]) -> str:
+    """The part of ``path`` that differs among ``others`` (all paths of one event name), joined by " › "."""
+    if len(others) < 2:
+        return ""
+    start = 0
+    while all(len(p) > start for p in others) and len({p[start] for p in others}) == 1:
+        start += 1
+    end = 0
+    while all(len(p) - end > start for p in others) and len({p[len(p) - 1 - end] for p in others}) == 1:
+        end += 1
+    return " › ".join(path[start:len(path) - end] or path)
+
+
+def csp_hash(text: str) -> Markup:
+    """The Content-Security-Policy source for an inline script: ``'sha256-<base64>'`` of ``text`` as UTF-8.
+
+    Args:
+        text: the exact text between ``<script>`` and ``</script>``.
+
+    Returns:
+        e.g. ``'sha256-abc…='``, quotes included, as markup (base64 and quotes need no escaping).
+    """
+    digest = hashlib.sha256(str(text).encode("utf-8")).digest()
+    return Markup(f"'sha256-{base64.b64encode(digest).decode('ascii')}'")
 
 
 BUILTIN_PREFIX = "loopdoc"
@@ -129,6 +336,7 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
     env.filters["markdown_inline"] = markdown_inline
     env.filters["tidy_markdown"] = tidy_markdown
     env.filters["markdown_paragraph"] = markdown_paragraph
+    env.filters["csp_hash"] = csp_hash
     env.tests["phase"] = lambda n: isinstance(n, Phase)
     env.tests["event"] = lambda n: isinstance(n, Event)
     env.tests["step"] = lambda n: isinstance(n, Step)
@@ -145,7 +353,7 @@ def markdown_to_html(text: str | None) -> Markup:
 
     Raw HTML in ``text`` is escaped, never passed through; ``javascript:`` and
     similar links are dropped (markdown-it-py's ``validateLink``); images are
-    not rendered (``![alt](url)`` stays text), so the page loads nothing.
+    not rendered (``![alt](url)`` shows as ``!`` and a link), so the page loads nothing.
     """
     if not text:
         return Markup("")

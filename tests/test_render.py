@@ -6,6 +6,8 @@ markdown-it (CommonMark + tables) and checked as tokens. One test renders a real
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -196,7 +198,19 @@ def test_html_parses_strictly_and_is_standalone(model):
     doc = parse_html(html)
     assert html.startswith("<!DOCTYPE html>\n")
     tags = {el.tag for el in doc.iter() if isinstance(el.tag, str)}
-    assert not tags & {"script", "img", "iframe", "object", "embed", "link", "base", "form", "input"}
+    assert not tags & {"img", "iframe", "object", "embed", "link", "base", "form", "svg", "math"}
+    # One inline script, allowed by its hash and nothing else; no request of any kind.
+    scripts = list(doc.iter("script"))
+    assert len(scripts) == 1 and not scripts[0].attrib
+    assert "eval(" not in text_of(scripts[0]) and "innerHTML" not in text_of(scripts[0]) and "fetch(" not in text_of(scripts[0])
+    csp = [m.get("content") for m in doc.iter("meta") if m.get("http-equiv") == "Content-Security-Policy"]
+    digest = base64.b64encode(hashlib.sha256(text_of(scripts[0]).encode()).digest()).decode()
+    assert csp == [f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"]
+    # The controls exist only for the script: hidden until it runs.
+    controls = by_id(doc)["ld-controls"]
+    assert controls.get("hidden") is not None
+    widgets = {el for el in doc.iter() if el.tag in ("input", "button", "output", "datalist", "label")}
+    assert widgets == {el for el in controls.iter() if el.tag in ("input", "button", "output", "datalist", "label")}
     for el in doc.iter():
         for attr, value in el.attrib.items():
             assert not attr.lower().startswith("on"), (el.tag, attr)
@@ -239,6 +253,17 @@ def test_html_anchors(model):
                 assert fact in text_of(summary)
     for cb in model.callbacks:
         assert ids["cb-" + cb.id].tag == "article"
+    # Short anchors: #<event name> on the first place of each name, in document order.
+    first: dict[str, str] = {}
+    for path, event in model.iter_events():
+        first.setdefault(event.name, "-".join(path + (event.name,)))
+    aliased = {name: anchor for name, anchor in first.items() if name in ids and ids[name].tag == "div"}
+    for name, anchor in aliased.items():
+        head = ids[name]
+        assert has_class(head, "ev-head") and any(d is head for d in ids[anchor].iter())
+    assert set(aliased) == set(first)
+    assert "validate" not in first["after_batch"] and ids["after_batch"] is next(ids[first["after_batch"]].iter("div"))
+    assert len(ids) == sum(1 for el in doc.iter() if el.get("id") is not None)  # no id twice
     # Every link is in-page and lands on an element.
     for a in doc.iter("a"):
         href = a.get("href")
@@ -468,6 +493,112 @@ def test_deterministic(model, fmt):
     assert render(model, fmt) == first
     assert render(Loop.from_dict(model.to_dict()), fmt) == first
     assert re.search(r"20\d\d-\d\d-\d\d", first) is None
+
+
+def test_event_aliases_skip_names_that_cannot_be_anchors(plain):
+    from dataclasses import replace
+
+    from loopdoc.render import event_aliases
+
+    names = ["before fit", "callbacks", "phase-fit", "fit-before_fit", "cb-LogBatch", "", "before_fit"]
+    fit = plain.phases[1]
+    extra = tuple(Event(n, "x") for n in names)
+    loop = replace(plain, phases=(plain.phases[0], replace(fit, children=extra + fit.children)))
+    aliases = event_aliases(loop)
+    # "fit-before_fit" is its own path anchor's twin: the first "before_fit" keeps the short one.
+    assert aliases["fit-before_fit"] == "before_fit"
+    assert set(aliases.values()) >= {"before_batch", "after_batch", "after_create"}
+    assert not set(aliases.values()) & {"before fit", "callbacks", "phase-fit", "fit-before_fit", "cb-LogBatch", ""}
+    ids = by_id(parse_html(render(loop, "html")))
+    assert ids["before_fit"].tag == "div"
+
+
+def test_html_callback_index_links_each_place(plain):
+    ids = by_id(parse_html(render(plain, "html")))
+    card = ids["cb-TrainEvalCallback"]
+    items = {next(li.iter("code")).text: [a.get("href") for a in li.iter("a")] for li in card.iter("li")}
+    assert items["after_create"] == ["#create-after_create"]
+    # before_batch runs in both batch loops: the name links to the first, then each place by the phase that differs.
+    assert items["before_batch"] == ["#fit-epoch-train-batch-before_batch", "#fit-epoch-train-batch-before_batch",
+                                     "#fit-epoch-validate-batch-before_batch"]
+    where = next(li for li in card.iter("li") if next(li.iter("code")).text == "before_batch")
+    assert "(train, validate)" in text_of(where)
+
+
+URL = "https://github.com/org/repo/blob/main/{path}#L{line}"
+
+
+def test_source_link_rule(plain):
+    from loopdoc.render import source_link
+
+    def link(file, line=3, url=URL):
+        return source_link(SourceLocation(file, line), url, plain)
+
+    assert link("examples/mine.py") == "https://github.com/org/repo/blob/main/examples/mine.py#L3"
+    assert link("mine.py", None) == "https://github.com/org/repo/blob/main/mine.py#L"
+    assert link("ex/é (1)|x.py") == "https://github.com/org/repo/blob/main/ex/%C3%A9%20%281%29%7Cx.py#L3"
+    assert link("src/pkg/cbs.py", 7, "../{path}?plain=1#L{line}") == "../src/pkg/cbs.py?plain=1#L7"
+    # Installed packages the loop was read from (framework and versions), absolute paths, "..": no link.
+    for file in ("fastai/learner.py", "torch/nn/module.py", "Torch/x.py", "/home/me/x.py", "C:/x.py", "../x.py", "a/../x.py"):
+        assert link(file) is None, file
+    assert link("fastai.py") is not None  # a file of that name, not the package folder
+    assert source_link(None, URL, plain) is None and source_link(SourceLocation("x.py", 1), None, plain) is None
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("https://github.com/org/repo/blob/main/", "has no {path}"),
+    ("https://x/{path} #L{line}", "contains ' '"),
+    ('https://x/{path}"', "contains '\"'"),
+    ("javascript:alert(1)//{path}", "scheme 'javascript' not allowed"),
+    ("data:text/html,{path}", "scheme 'data' not allowed"),
+])
+def test_source_url_is_checked(plain, url, problem):
+    from loopdoc.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(problem)):
+        render(plain, "html", source_url=url)
+
+
+def test_source_url_links_html_and_markdown(plain):
+    html = render(plain, "html", source_url=URL)
+    doc = parse_html(html)
+    links = {a.text: a.get("href") for a in doc.iter("a") if has_class(a, "src")}
+    assert links == {f"examples/mine.py:{n}": f"https://github.com/org/repo/blob/main/examples/mine.py#L{n}" for n in (10, 20, 21, 99)} | {
+        "examples/mine.py": "https://github.com/org/repo/blob/main/examples/mine.py#L"}
+    assert render(plain, "html", source_url=URL) == html
+    # Without --source-url nothing links out (see test_html_parses_strictly_and_is_standalone).
+    md = render(plain, "md", source_url=URL)
+    tokens = md_tokens(md)
+    hrefs = [c.attrGet("href") for t in tokens if t.type == "inline" for c in t.children if c.type == "link_open"]
+    assert "https://github.com/org/repo/blob/main/examples/mine.py#L10" in hrefs
+    assert set(hrefs) == set(links.values())
+    assert "[`examples/mine.py:99`](https://github.com/org/repo/blob/main/examples/mine.py#L99)" in md
+    # The callback table keeps its 7 cells with a link in "defined in".
+    row = next(line for line in md.splitlines() if line.startswith("| `LogBatch`"))
+    assert "| [`examples/mine.py:20`](https://github.com/org/repo/blob/main/examples/mine.py#L20) |" in row
+
+
+def test_source_url_hostile_paths_stay_in_the_href(hostile):
+    doc = parse_html(render(hostile, "html", source_url=URL))
+    hrefs = [a.get("href") for a in doc.iter("a") if has_class(a, "src")]
+    assert hrefs and all(h.startswith("https://github.com/org/repo/blob/main/ex/%C3%A9%7Cvil%3Cb%3E.py#L") for h in hrefs)
+    md = render(hostile, "md", source_url=URL)
+    tokens = md_tokens(md)
+    hrefs = {c.attrGet("href") for t in tokens if t.type == "inline" for c in t.children if c.type == "link_open"}
+    assert hrefs and all(h.startswith("https://github.com/org/repo/blob/main/ex/%C3%A9%7Cvil%3Cb%3E.py#L") for h in hrefs)
+
+
+def test_cli_source_url(tmp_path, capsys):
+    from loopdoc.cli import main
+
+    saved = str(ROOT / "tests" / "golden" / "custom_callbacks.json")
+    out = tmp_path / "loop.md"
+    assert main(["render", saved, "-o", str(out), "--source-url", URL]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert "[`examples/custom_callbacks.py:101`](https://github.com/org/repo/blob/main/examples/custom_callbacks.py#L101)" in md
+    assert "github.com/org/repo/blob/main/fastai/" not in md and "`fastai/learner.py:549`" in md
+    assert main(["render", saved, "-o", str(tmp_path / "x.html"), "--source-url", "https://x/"]) == 2
+    assert "--source-url" in capsys.readouterr().err and not (tmp_path / "x.html").exists()
 
 
 def test_template_dir_overrides_one_block(plain, tmp_path):

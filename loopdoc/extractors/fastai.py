@@ -40,6 +40,7 @@ from ..model import (
     Step,
 )
 from ..paths import display_path
+from .fastai_call import Fired, record_call
 
 FLAGS = ("run", "run_train", "run_valid")
 
@@ -92,51 +93,123 @@ CANCELS = {
 TRAINING_ONLY = "only when training and the batch has targets (`len(self.yb) > 0`)"
 
 
-def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = ()) -> Loop:
-    """Build the ``Loop`` of ``learn.fit`` without running or changing ``learn``.
+def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call: str | None = None,
+            namespace: dict[str, Any] | None = None) -> Loop:
+    """Build the ``Loop`` of a call on ``learn`` without training it or changing it.
 
     Args:
         learn: a ``fastai.learner.Learner``.
         loaded_from: where it was loaded from, for ``LearnerSummary.loaded_from``.
         extra_cbs: ``Callback`` instances to list as if passed to ``fit(cbs=...)``:
             they follow the learner's callbacks of equal ``order`` and never
-            receive ``after_create``. ``learn`` is not modified.
+            receive ``after_create``. Ignored when ``call`` is given.
+        call: a loop call such as ``"fit_one_cycle(3, 1e-3)"`` or ``"get_preds()"``
+            (see ``fastai_call.CALLS``), found by running fastai's own code for it on
+            a copy that trains nothing (``fastai_call.record_call``). ``None``: the
+            learner's callbacks under one ``fit``.
+        namespace: names the call's arguments may use (the learner module's globals).
 
     Returns:
-        The ``Loop``: phases ``create`` then ``fit``, every event of
-        ``fastai.callback.core._events`` in the place fastai fires it.
+        The ``Loop``: phase ``create``, then the phases the call runs (one ``fit``
+        per fit, or a validation-only tree for ``validate``/``get_preds``), every
+        event of ``fastai.callback.core._events`` in the place fastai fires it.
 
     Raises:
         ImportError: fastai is not installed.
+        UsageError, LoadError: a bad ``call`` (see ``fastai_call.record_call``).
     """
     import fastai
     from fastai.callback import core
     from fastcore.foundation import L
 
     own = list(learn.cbs)
-    extra = [cb for cb in extra_cbs if not any(cb is o for o in own)]
-    ordered = list(L(own + extra).sorted("order"))
+    if call is None:
+        extra = [cb for cb in extra_cbs if not any(cb is o for o in own)]
+        fired = [Fired("phase", "fit", tuple(own + extra))]
+    else:
+        fired = record_call(learn, call, namespace or {})
+    every: list[Any] = []
+    for cb in own + [cb for f in fired for cb in f.cbs]:
+        if not any(cb is seen for seen in every):
+            every.append(cb)
+    ordered = list(L(every).sorted("order"))
     ids = _callback_ids(ordered)
-    reader = _Reader(ordered, ids, core.Callback, set(core._inner_loop), own, _training(learn, ordered, core))
-    phases = (reader.create_phase(), reader.fit_phase())
+    inner = set(core._inner_loop)
+
+    def reader(cbs: Iterable[Any], reset: frozenset[int] = frozenset()) -> _Reader:
+        run = list(L(list(cbs)).sorted("order"))
+        return _Reader(run, ids, core.Callback, inner, own, _training(learn, run, core), reset)
+
+    fits = sum(1 for f in fired if f.kind == "phase" and f.name == "fit")
+    phases = (reader(own).create_phase(), *_from_fired(fired, reader, call or "fit", fits))
     return Loop(
         framework=Framework("fastai", fastai.__version__),
         versions=_versions(),
         learner=_summary(learn, loaded_from),
-        call="fit",
+        call=call.strip() if call else "fit",
         filtered_events=tuple(core._inner_loop),
         callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback) for cb in ordered),
         phases=phases,
-        notes=tuple(_notes(learn, ordered, core, reader.training)),
+        notes=tuple(_notes(learn, ordered, core, _training(learn, ordered, core))),
     )
+
+
+def _from_fired(fired: list[Fired], reader: Any, call: str, fits: int) -> list[Phase]:
+    """Nest what a call fired into phases.
+
+    A ``"phase"`` entry becomes that ``_with_events`` type's whole subtree. After an
+    ``after_fit``, ``Callback.__call__`` has set ``run = True`` on every callback it
+    reached, so a later fit runs callbacks that were off in the first. Events fired
+    directly nest by name (``before_X`` opens phase X, ``after_X`` closes it), as
+    ``Learner.validation_context`` fires ``before_fit``/``before_epoch`` around ``validate``.
+    """
+    stack: list[list[Node]] = [[]]
+    opened: list[str] = []
+    n_fit = 0
+    reset: set[int] = set()  # callbacks whose `run` fastai has set back to True at an after_fit
+    for f in fired:
+        r = reader(f.cbs, frozenset(reset))
+        if (f.kind, f.name) in (("phase", "fit"), ("event", "after_fit")):
+            reset.update(id(cb) for cb in f.cbs)
+        if f.kind == "phase":
+            if f.name == "fit":
+                n_fit += 1
+            stack[-1].append(r.phase_for(f.name, f"fit {n_fit} of {fits} in `{call}`" if fits > 1 else None))
+            continue
+        event = r.event(f.name)
+        kind = f.name.split("_", 1)[1] if "_" in f.name else f.name
+        if f.name.startswith("before_"):
+            opened.append(kind)
+            stack.append([event])
+        elif f.name.startswith("after_") and opened and opened[-1] == kind:
+            children = stack.pop() + [event]
+            stack[-1].append(Phase(opened.pop(), OUTER_PHASES.get(kind, f"`{kind}`, fired directly by `{call}`."), tuple(children)))
+        else:
+            stack[-1].append(event)
+    while opened:  # a before_X without its after_X: keep what was fired
+        children = stack.pop()
+        stack[-1].append(Phase(opened.pop(), "Left open: the call fired no matching `after_` event.", tuple(children)))
+    top = stack[0]
+    if all(isinstance(n, Phase) for n in top):
+        return top  # type: ignore[return-value]
+    return [Phase("call", f"`{call}`", tuple(top))]
+
+
+# Phases that `Learner.validation_context` opens itself with events, outside `_with_events`.
+OUTER_PHASES = {
+    "fit": "`Learner.validation_context`: fires `before_fit` and `before_epoch` on entry, `after_epoch` and `after_fit` "
+    "on exit. Not a `_with_events` phase: no `after_cancel_*` event, and a cancel exception raised here is not caught.",
+    "epoch": "The single validation pass, bracketed by `before_epoch`/`after_epoch` from `Learner.validation_context`.",
+}
 
 
 class _Reader:
     """Builds phases; knows the callbacks in run order and how fastai dispatches to them."""
 
     def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], own: list[Any],
-                 training: dict[str, bool]):
+                 training: dict[str, bool], reset: frozenset[int] = frozenset()):
         self.ordered, self.ids, self.base, self.inner, self.training = ordered, ids, base, inner, training
+        self.reset = reset
         self.at_create = {id(cb) for cb in own}
         self.base_classes = set(base.__mro__)
 
@@ -165,7 +238,8 @@ class _Reader:
         dispatch = _own_dispatch(type(cb), self.base)
         if dispatch is not None:
             return _handler(cb_id, dispatch, "dispatch", _qualified(_definer(type(cb), "__call__")))
-        if not _flag(cb, "run", True) or (flag is not None and not _flag(cb, flag, True)):
+        running = id(cb) in self.reset or _flag(cb, "run", True)
+        if not running or (flag is not None and not _flag(cb, flag, True)):
             return None
         attr = vars(cb).get(event)
         if attr is not None and callable(attr):
@@ -189,6 +263,16 @@ class _Reader:
             self.event(f"after_{kind}", training),
         ]
 
+    def phase_for(self, kind: str, label: str | None = None) -> Phase:
+        """The subtree of one ``_with_events`` type as a call runs it; ``label`` adds to a fit's description."""
+        if kind == "fit":
+            return self.fit_phase(label)
+        if kind == "epoch":
+            return self.epoch_phase()
+        if kind in ("train", "validate"):
+            return self.stage_phase(kind)
+        raise ValueError(f"no phase model for _with_events type {kind!r}")
+
     def create_phase(self) -> Phase:
         return Phase(
             "create",
@@ -204,7 +288,7 @@ class _Reader:
             ),
         )
 
-    def fit_phase(self) -> Phase:
+    def fit_phase(self, label: str | None = None) -> Phase:
         setup = Step(
             "setup",
             "self.create_opt(); self.opt.set_hypers(lr=..., wd=...); self.n_epoch = n_epoch",
@@ -213,7 +297,7 @@ class _Reader:
         cleanup = Step("cleanup", "self._end_cleanup()", "Clear `dl`, `xb`, `yb`, `pred` and `loss`.")
         return Phase(
             "fit",
-            "`Learner.fit(n_epoch)`: the whole training run.",
+            "`Learner.fit(n_epoch)`: the whole training run" + (f" ({label})." if label else "."),
             (setup, *self.bracket("fit", [self.epoch_phase()]), cleanup),
         )
 

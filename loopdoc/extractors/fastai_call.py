@@ -1,0 +1,154 @@
+"""What a fastai call would run, found by running fastai's own code for it without training.
+
+``record_call(learn, "fit_one_cycle(3, 1e-3)", namespace)`` calls the method on a
+shallow copy of the learner whose class overrides two methods of ``Learner``:
+
+- ``_with_events(f, event_type, ...)`` records the phase and the callbacks attached at
+  that moment, and returns without calling ``f`` (so no batch is loaded, nothing is
+  computed, no optimizer steps);
+- ``__call__(event_name)`` records events fired outside ``_with_events`` (e.g.
+  ``validation_context`` fires ``before_fit``/``before_epoch`` itself) and
+  dispatches nothing, so no callback runs.
+
+Everything else is fastai's own code: ``fit_one_cycle`` builds its ``ParamScheduler``,
+``fit`` adds ``cbs`` and ``SkipToEpoch`` through ``added_cbs``, ``fine_tune`` calls
+``fit_one_cycle`` twice, ``get_preds`` adds ``GatherPredsCallback``. A new fastai
+version that adds other callbacks is followed without a table to keep up to date.
+
+The copy has its own callback list and its own optimizer (``opt`` starts as None), so
+the learner's callbacks and optimizer are never touched; ``requires_grad`` and
+``training`` of every model parameter and module, which ``freeze``/``unfreeze`` change,
+are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import LoadError, UsageError
+
+# The Learner methods that run a loop. Listed so that `--call "export()"` cannot write
+# files or worse: this is which calls are allowed, not what any of them adds.
+CALLS = ("fit", "fit_one_cycle", "fit_flat_cos", "fit_sgdr", "fine_tune", "lr_find", "validate", "get_preds")
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One thing the call did, in order.
+
+    Attributes:
+        kind: ``"phase"`` for a ``Learner._with_events`` call (``name`` is its type:
+            ``fit``, ``validate``, …), ``"event"`` for an event fired directly.
+        name: the phase type or the event name.
+        cbs: the learner's callbacks at that moment, in ``learn.cbs`` order.
+    """
+
+    kind: str
+    name: str
+    cbs: tuple[Any, ...]
+
+
+def parse_call(text: str, namespace: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
+    """Parse ``"fit_one_cycle(3, 1e-3, cbs=[MyCallback()])"`` (or ``"learn.fit(1)"``).
+
+    Args:
+        text: a Python call expression naming one of ``CALLS``.
+        namespace: names the arguments may use (the learner module's globals).
+
+    Returns:
+        ``(method name, positional args, keyword args)`` with the arguments evaluated.
+
+    Raises:
+        UsageError: not a call, an unknown method, ``*args``/``**kwargs``, or an
+            argument that fails to evaluate (the message names it).
+    """
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
+    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+        raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
+    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    if name not in CALLS:
+        raise UsageError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+        raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
+
+    def value(expr: ast.expr) -> Any:
+        try:
+            return eval(compile(ast.Expression(expr), "<--call>", "eval"), dict(namespace))  # noqa: S307 - the user's own call
+        except Exception as e:
+            raise UsageError(f"--call {text!r}: cannot evaluate {ast.unparse(expr)!r}: {type(e).__name__}: {e}") from e
+
+    return name, [value(a) for a in node.args], {k.arg: value(k.value) for k in node.keywords if k.arg}
+
+
+def _import_schedule() -> None:
+    """Import ``fastai.callback.schedule``, which patches ``fit_one_cycle``, ``fine_tune``, ``lr_find`` …
+    onto ``Learner`` (fastai 2.8), without its side effect: it imports ``fastai.callback.progress``,
+    which appends ``ProgressCallback`` to ``defaults.callbacks``. The learner's callbacks are fixed
+    already; restoring the list keeps learners built later in this process as they would have been."""
+    from fastai.learner import defaults
+
+    saved = list(defaults.callbacks)
+    import fastai.callback.schedule  # noqa: F401
+
+    defaults.callbacks[:] = saved
+
+
+def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]:
+    """Run the call ``text`` on a copy of ``learn`` and record its phases and events, without training.
+
+    Args:
+        learn: a ``fastai.learner.Learner``; it is not changed.
+        text: the call, e.g. ``"fine_tune(2)"``; see ``parse_call``.
+        namespace: names the call's arguments may use.
+
+    Returns:
+        What the call fired, in order; at least one ``"phase"``.
+
+    Raises:
+        UsageError: a bad call (see ``parse_call``).
+        LoadError: the call failed before reaching the loop (the message says how).
+    """
+    name, args, kwargs = parse_call(text, namespace)
+    if not hasattr(type(learn), name):
+        _import_schedule()
+    if not callable(getattr(type(learn), name, None)):
+        raise UsageError(f"--call {text!r}: {type(learn).__name__} has no method {name!r} in this fastai")
+    fired: list[Fired] = []
+
+    def record_event(self: Any, event_name: Any) -> None:
+        names = event_name if isinstance(event_name, (list, tuple)) else [event_name]
+        fired.extend(Fired("event", str(n), tuple(self.cbs)) for n in names)
+
+    def record_phase(self: Any, f: Any, event_type: str, ex: Any, final: Any = None) -> None:
+        fired.append(Fired("phase", event_type, tuple(self.cbs)))
+
+    base = type(learn)
+    dry = type(base.__name__, (base,), {"__call__": record_event, "_with_events": record_phase,
+                                        "__module__": base.__module__, "__qualname__": base.__qualname__})
+    clone = copy.copy(learn)
+    clone.__class__ = dry
+    clone.cbs = type(learn.cbs)(list(learn.cbs))
+    clone.opt = None
+    params = [(p, p.requires_grad) for p in learn.model.parameters()]
+    modules = [(m, m.training) for m in learn.model.modules()]
+    try:
+        getattr(clone, name)(*args, **kwargs)
+    except Exception as e:
+        # Code after the last loop (lr_find reading the recorder's losses) may fail on
+        # the copy, which recorded nothing: what the loop would run is already known.
+        if not any(f.kind == "phase" for f in fired):
+            raise LoadError(f"--call {text!r}: {type(e).__name__} before the loop started: {e}") from e
+    finally:
+        for p, flag in params:
+            p.requires_grad_(flag)
+        for m, flag in modules:
+            m.training = flag
+    if not any(f.kind == "phase" for f in fired):
+        raise LoadError(f"--call {text!r}: returned without running a loop")
+    return fired
