@@ -18,7 +18,7 @@ from .model import SCHEMA_VERSION, Loop, load_json
 from .render import render
 
 __version__ = "0.1.0"
-__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render"]
+__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace"]
 
 
 def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
@@ -66,3 +66,30 @@ def load_loop(spec: str, call: str | None = None) -> Loop:
 
     loaded = load(spec)
     return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
+
+
+def trace(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
+    """Load a learner, model ``call``, then run it for real and record what happened.
+
+    Args:
+        spec: ``PATH.py[:ATTR]`` or ``package.module[:ATTR]`` naming a ``Learner``.
+        call: the call to run, e.g. ``"fit_one_cycle(1)"``; arguments may use the module's names.
+        batches: at most this many batches per batch loop.
+
+    Returns:
+        A ``loopdoc.trace.Trace``: the static ``Loop`` of the call plus, per event and
+        place, how often it fired, which callbacks ran and their wall time.
+
+    Raises:
+        LoopdocError: loading failed, a bad call, or the call raised while running.
+    """
+    import contextlib
+    import sys
+
+    from .load import load
+    from .trace import run_trace
+
+    loaded = load(spec)
+    static = loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
+    with contextlib.redirect_stdout(sys.stderr):  # fastai prints its progress table; stdout may be the output
+        return run_trace(loaded.learner, static, call, loaded.namespace, batches)

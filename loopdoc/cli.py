@@ -2,6 +2,7 @@
 
     loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
     loopdoc show SPEC [--verbose]
+    loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
@@ -81,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
+    t = sub.add_parser("trace", parents=[common], help="run a call for real (capped) and record events, callbacks and time",
+                       description="Run the call on the learner for real, at most --batches batches per loop, and record "
+                                   "every event fired, the callbacks whose methods ran, how often and how long. This trains "
+                                   "the learner (in this process only; nothing is saved).")
+    t.add_argument("spec", metavar="SPEC", help="learner.py[:ATTR] or package.module[:ATTR]")
+    t.add_argument("--call", metavar="CALL", default="fit(1)", help="the call to run (default: fit(1))")
+    t.add_argument("--batches", type=int, default=3, metavar="N", help="at most N batches per batch loop (default: 3)")
+    t.add_argument("-o", "--output", default="-", metavar="OUT",
+                   help="output file (format from its extension: .html, .md, .json, .txt); default - (text to stdout)")
+    t.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
+    t.add_argument("--diff-static", action="store_true",
+                   help="say where the run differed from the static model (events never fired, callbacks that never ran)")
+    t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
+
     from .diff import IGNORABLE
 
     d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
@@ -119,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             _render_command(args)
+        elif args.command == "trace":
+            _trace_command(args)
         else:
             write_output(render(load_loop(args.spec, args.call), "txt", verbose=args.verbose), "-")
     except LoopdocError as e:
@@ -169,6 +186,19 @@ def _use_color(stream: Any, environ: Any) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
+
+
+def _trace_command(args: argparse.Namespace) -> None:
+    """``loopdoc trace``: checks that need no learner first, then load, model, run, write."""
+    from . import trace
+
+    fmt = format_for(args.output, args.format)
+    if args.output != "-":
+        check_output(args.output)
+    if args.batches < 1:
+        raise UsageError(f"--batches {args.batches}: must be at least 1")
+    result = trace(args.spec, args.call, batches=args.batches)
+    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
 
 
 def _render_command(args: argparse.Namespace) -> None:

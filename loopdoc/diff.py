@@ -120,7 +120,8 @@ class HandlerDiff:
         after: for ``"added"`` and ``"moved"``, the callback it now follows, or
             ``None`` when it now runs first.
         reason: for ``"added"``, ``"removed"`` and ``"moved"``, why, in a few words
-            (e.g. ``"run_valid True → False"``, ``"order 5 → 60"``, ``"new callback"``).
+            (e.g. ``"run_valid True → False"``, ``"order 5 → 60"``, ``"new callback"``,
+            ``"callback removed"``, ``"now handles after_pred"``, ``"the event is new"``).
         changes: differences of the function itself (``function``, ``via``,
             ``defined_by``, ``doc``, ``source``); a moved handler may have some too.
     """
@@ -203,6 +204,18 @@ class PhaseDiff:
     children: tuple[PhaseDiff | EventDiff, ...]
     kind: str = "phase"
 
+    def events(self) -> list[EventDiff]:
+        """Return every event in this phase and the phases below it, in loop order."""
+        out: list[EventDiff] = []
+        for child in self.children:
+            out.extend([child] if isinstance(child, EventDiff) else child.events())
+        return out
+
+    def callbacks(self) -> list[str]:
+        """Return the callbacks at any of its events, in the order they first appear (new side, then old)."""
+        ids = [h.callback for e in self.events() for h in e.handlers]
+        return list(dict.fromkeys(ids))
+
 
 @dataclass(frozen=True)
 class Side:
@@ -254,11 +267,33 @@ class LoopDiff:
         """Return the events whose status is not ``"same"``, in merged loop order."""
         return [e for e in self.all_events() if e.status != "same"]
 
+    def whole_phases(self) -> list[PhaseDiff]:
+        """Return the phases that exist on one side only (status ``"added"`` or ``"removed"``), outermost only, in loop order."""
+        out: list[PhaseDiff] = []
+
+        def walk(node: PhaseDiff) -> None:
+            if node.status in ("added", "removed"):
+                out.append(node)
+            else:
+                for child in node.children:
+                    if isinstance(child, PhaseDiff):
+                        walk(child)
+
+        for p in self.phases:
+            walk(p)
+        return out
+
     def events_by_phase(self) -> list[tuple[str, list[EventDiff]]]:
-        """Return the changed events grouped by phase path: paths in the order they first appear, events in loop order."""
+        """Return the changed events grouped by phase path, leaving out those inside ``whole_phases()``.
+
+        Returns:
+            ``[(path, [EventDiff, ...]), ...]``: paths in the order they first appear, events in loop order.
+        """
+        inside = {id(e) for p in self.whole_phases() for e in p.events()}
         groups: dict[str, list[EventDiff]] = {}
         for e in self.events():
-            groups.setdefault(e.path, []).append(e)
+            if id(e) not in inside:
+                groups.setdefault(e.path, []).append(e)
         return list(groups.items())
 
     def doc_changes(self) -> list[tuple[str, Change]]:
@@ -577,6 +612,7 @@ def _event_diff(a: Event | None, b: Event | None, path: str, shown: str, ctx: _C
     stable = _stable(common_old, common_new, weight)
     event = b or a
     assert event is not None
+    whole = "the event is new" if a is None else ("the event is gone" if b is None else None)
     handlers: list[HandlerDiff] = []
     for cb_id in _merge(old_ids, new_ids):
         h_old, h_new = old_by.get(cb_id), new_by.get(cb_id)
@@ -586,10 +622,10 @@ def _event_diff(a: Event | None, b: Event | None, path: str, shown: str, ctx: _C
         if h_old is None:
             assert h_new is not None
             handlers.append(HandlerDiff(cb_id, h_new.function, "added", None, new_index, after,
-                                        _membership_reason(cb_id, event, ctx, added=True)))
+                                        _membership_reason(cb_id, event, ctx, added=True, membership=whole)))
         elif h_new is None:
             handlers.append(HandlerDiff(cb_id, h_old.function, "removed", old_index, None, None,
-                                        _membership_reason(cb_id, event, ctx, added=False)))
+                                        _membership_reason(cb_id, event, ctx, added=False, membership=whole)))
         else:
             changes = tuple(_handler_changes(h_old, h_new, ctx))
             if cb_id not in stable:
@@ -634,9 +670,11 @@ def _handler_changes(a: Handler, b: Handler, ctx: _Context) -> list[Change]:
     return out
 
 
-def _membership_reason(cb_id: str, event: Event, ctx: _Context, *, added: bool) -> str:
-    """Why a callback joined (``added``) or left an event."""
+def _membership_reason(cb_id: str, event: Event, ctx: _Context, *, added: bool, membership: str | None = None) -> str:
+    """Why a callback joined (``added``) or left an event; ``membership`` when the event itself exists on one side only."""
     a, b = ctx.old_cbs.get(cb_id), ctx.new_cbs.get(cb_id)
+    if membership is not None:
+        return membership
     if a is None:
         return "new callback"
     if b is None:

@@ -320,15 +320,16 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("loopdoc").joinpath("loop.schema.json").read_text(encoding="utf-8"))
 
 
-def load_json(path: str) -> Loop:
-    """Read a saved model, checking it against ``loop.schema.json`` first.
+def load_json(path: str) -> Any:
+    """Read a saved model or trace, checking it against its JSON Schema first.
 
     Args:
-        path: a ``.json`` file written by ``loopdoc render -o loop.json``
-            (a UTF-8 byte order mark is allowed).
+        path: a ``.json`` file written by ``loopdoc render -o loop.json`` (a ``Loop``)
+            or ``loopdoc trace -o trace.json`` (a ``loopdoc.trace.Trace``, which has
+            ``"kind": "trace"``); a UTF-8 byte order mark is allowed.
 
     Returns:
-        The ``Loop``.
+        The ``Loop`` or ``Trace``.
 
     Raises:
         LoadError: the file is missing, unreadable or not JSON.
@@ -355,23 +356,41 @@ def load_json(path: str) -> Loop:
         raise LoadError(f"{path}: not JSON: not UTF-8 text (byte {e.start})") from e
     except RecursionError as e:
         raise LoadError(f"{path}: not JSON this reader accepts: nested too deeply") from e
+    is_trace = isinstance(data, dict) and data.get("kind") == "trace"
+    if is_trace:
+        from .trace import TRACE_SCHEMA_VERSION as ours_text
+        from .trace import Trace, trace_schema
+
+        what, build, checked = "loopdoc trace", Trace.from_dict, _validator(trace_schema())
+    else:
+        what, build, checked, ours_text = "loopdoc loop model", Loop.from_dict, _validator(schema()), SCHEMA_VERSION
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, str) and version.split(".")[0].isdigit():
-        major, ours = int(version.split(".")[0]), int(SCHEMA_VERSION.split(".")[0])
+        major, ours = int(version.split(".")[0]), int(ours_text.split(".")[0])
         if major > ours:
             raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads "
-                             f"({SCHEMA_VERSION}); upgrade loopdoc")
+                             f"({ours_text}); upgrade loopdoc")
     try:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+        error = jsonschema.exceptions.best_match(checked.iter_errors(data))
     except RecursionError as e:
-        raise ModelError(f"{path}: not a loopdoc loop model: nested too deeply") from e
+        raise ModelError(f"{path}: not a {what}: nested too deeply") from e
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         message = " ".join(error.message.split())
         if len(message) > 200:
             message = message[:199] + "…"
-        raise ModelError(f"{path}: not a loopdoc loop model: at {where}: {message}")
+        raise ModelError(f"{path}: not a {what}: at {where}: {message}")
     try:
-        return Loop.from_dict(data)
+        return build(data)
     except (KeyError, TypeError, ValueError) as e:  # the schema should have caught it
-        raise ModelError(f"{path}: not a loopdoc loop model: {type(e).__name__}: {e}") from e
+        raise ModelError(f"{path}: not a {what}: {type(e).__name__}: {e}") from e
+
+
+def _validator(document_schema: dict[str, Any]) -> Any:
+    """A 2020-12 validator for ``document_schema`` that resolves ``$ref`` to the loop schema offline."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    loop = schema()
+    registry = Registry().with_resource(loop["$id"], Resource.from_contents(loop))
+    return jsonschema.Draft202012Validator(document_schema, registry=registry)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from markupsafe import Markup
 from .diff import LoopDiff, first_line, show_value, text_diff
 from .errors import OutputError, UsageError
 from .model import Event, Loop, Phase, SourceLocation, Step
+from .trace import EventTrace, Trace
 
 TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja"}
 FORMATS = ("html", "md", "json", "txt")
@@ -58,12 +60,13 @@ def format_for(output: str, override: str | None) -> str:
     return EXTENSIONS[ext]
 
 
-def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = None,
-           template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None) -> str:
-    """Render ``loop`` as text in ``fmt``.
+def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | None = None,
+           template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None,
+           show_differences: bool = False) -> str:
+    """Render a loop model, or a trace (its static loop annotated with what ran), as text in ``fmt``.
 
     Args:
-        loop: the model.
+        loop: the model, or a ``loopdoc.trace.Trace``.
         fmt: one of ``FORMATS``.
         verbose: for ``txt``, add each handler's docstring and the steps.
         title: page title; default ``"Training loop of <loaded_from>"``.
@@ -72,6 +75,7 @@ def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = N
             ``"https://github.com/org/repo/blob/main/{path}#L{line}"`` that turns
             source locations into links in ``html`` and ``md``; see ``source_link``
             for which locations are linked. ``None``: no links.
+        show_differences: for a trace, list where the run differed from the static model.
 
     Returns:
         The whole document, ending in a newline; the same input gives the same bytes.
@@ -81,14 +85,22 @@ def render(loop: Loop, fmt: str, *, verbose: bool = False, title: str | None = N
             bad ``source_url`` (see ``check_source_url``).
         jinja2.TemplateError: a broken user template.
     """
+    if source_url is not None:
+        check_source_url(source_url)
     if fmt == "json":
         return loop.to_json()
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if source_url is not None:
-        check_source_url(source_url)
+    trace = loop if isinstance(loop, Trace) else None
+    if trace is not None:
+        loop = trace.loop
+        title = title or f"Trace of {trace.call} on {loop.learner.loaded_from}"
     env = environment(fmt, template_dir)
     text = env.get_template(TEMPLATES[fmt]).render(
+        trace=trace,
+        trace_at=trace_lookup(trace),
+        show_differences=show_differences,
+        top_keys=top_keys(loop),
         loop=loop,
         callbacks={cb.id: cb for cb in loop.callbacks},
         handled=handled_events(loop),
@@ -150,6 +162,31 @@ def _fence(text: str) -> str:
 
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_BAD = re.compile(r'[\s<>"`\\\x00-\x1f\x7f]')
+
+
+def milliseconds(seconds: float) -> str:
+    """Seconds as milliseconds for people: ``0.0123`` → ``"12.3 ms"``, three significant digits."""
+    ms = seconds * 1000
+    return f"{ms:.3g} ms" if ms < 1000 else f"{ms:,.0f} ms"
+
+
+def top_keys(loop: Loop) -> list[str]:
+    """Each top-level phase's key, numbered by occurrence (``create#1``, ``fit#1``, ``fit#2``), as trace paths use."""
+    seen: dict[str, int] = {}
+    keys = []
+    for phase in loop.phases:
+        seen[phase.name] = seen.get(phase.name, 0) + 1
+        keys.append(f"{phase.name}#{seen[phase.name]}")
+    return keys
+
+
+def trace_lookup(trace: Trace | None) -> Callable[[list[str], str], EventTrace | None]:
+    """``trace_at(path, event)`` for templates: what the trace saw there, or ``None`` (also without a trace).
+
+    ``path`` starts with the top-level key from ``top_keys`` (``["fit#1", "epoch", "train", "batch"]``).
+    """
+    events = trace.event_map() if trace is not None else {}
+    return lambda path, event: events.get((tuple(path), event))
 
 
 def check_source_url(url: str) -> None:
@@ -337,6 +374,7 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
     env.filters["tidy_markdown"] = tidy_markdown
     env.filters["markdown_paragraph"] = markdown_paragraph
     env.filters["csp_hash"] = csp_hash
+    env.filters["ms"] = milliseconds
     env.tests["phase"] = lambda n: isinstance(n, Phase)
     env.tests["event"] = lambda n: isinstance(n, Event)
     env.tests["step"] = lambda n: isinstance(n, Step)

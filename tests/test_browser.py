@@ -58,6 +58,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def models() -> dict[str, Loop]:
+    """Each example's golden model, by name."""
     return {name: load_json(str(GOLDEN / f"{name}.json")) for name in EXAMPLES}
 
 
@@ -108,6 +109,7 @@ class Visit:
 
 @pytest.fixture
 def visit(browser):
+    """A ``Visit`` whose contexts close after the test."""
     v = Visit(browser)
     yield v
     v.close()
@@ -124,12 +126,14 @@ def handlers_of(loop: Loop, callback: str) -> list[tuple[str, str]]:
 
 
 def box(page, selector: str) -> dict[str, float]:
+    """The element's top and bottom, the controls bar's bottom and the viewport height, in CSS pixels."""
     return page.evaluate("""s => { const r = document.querySelector(s).getBoundingClientRect();
         const bar = document.getElementById('ld-controls').getBoundingClientRect();
         return {top: r.top, bottom: r.bottom, bar: bar.bottom, height: innerHeight}; }""", selector)
 
 
 def assert_in_view(page, selector: str) -> None:
+    """The element's top is on screen and not under the sticky controls bar."""
     b = box(page, selector)
     assert b["bar"] - 1 <= b["top"] < b["height"] - 20, (selector, b)
 
@@ -180,6 +184,7 @@ def test_screenshots(visit, pages, name):
 
 @pytest.fixture
 def cc(visit, pages):
+    """The custom_callbacks page, which has every feature: cancels, dispatch, inheritance, quiet events."""
     return visit(pages["custom_callbacks"])
 
 

@@ -436,16 +436,16 @@ def loopdoc_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "loopdoc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_cli_learners_with_the_same_run_order_exit_0():
-    """Two real learner files, each loaded by the CLI in its own process."""
-    proc = loopdoc_cli("diff", f"{FIX}/old.py", f"{FIX}/new_reordered.py", cwd=ROOT)
+def test_cli_learner_with_the_same_run_order_exits_0(saved):
+    """A real learner file loaded by the CLI (in its own process) against the baseline's saved model."""
+    proc = loopdoc_cli("diff", saved["old"], f"{FIX}/new_reordered.py", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1:3] == [f"--- {FIX}/old.py:learn", f"+++ {FIX}/new_reordered.py:learn"]
     assert "No differences: both run the same loop." in proc.stdout
 
 
-def test_cli_learner_that_fails_to_load_exits_2():
-    proc = loopdoc_cli("diff", f"{FIX}/old.py", "tests/fixtures/broken/raises.py", cwd=ROOT)
+def test_cli_learner_that_fails_to_load_exits_2(saved):
+    proc = loopdoc_cli("diff", saved["old"], "tests/fixtures/broken/raises.py", cwd=ROOT)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     assert proc.returncode == 2  # render would exit 4
     assert errors == ["Error: tests/fixtures/broken/raises.py:5: ValueError: could not convert string to float: 'fast'"]

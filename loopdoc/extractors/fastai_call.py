@@ -86,17 +86,27 @@ def parse_call(text: str, namespace: dict[str, Any]) -> tuple[str, list[Any], di
     return name, [value(a) for a in node.args], {k.arg: value(k.value) for k in node.keywords if k.arg}
 
 
-def _import_schedule() -> None:
-    """Import ``fastai.callback.schedule``, which patches ``fit_one_cycle``, ``fine_tune``, ``lr_find`` …
-    onto ``Learner`` (fastai 2.8), without its side effect: it imports ``fastai.callback.progress``,
-    which appends ``ProgressCallback`` to ``defaults.callbacks``. The learner's callbacks are fixed
-    already; restoring the list keeps learners built later in this process as they would have been."""
-    from fastai.learner import defaults
+def import_for(learn: Any, name: str, text: str) -> None:
+    """Make sure ``learn`` has the method ``name``, importing ``fastai.callback.schedule`` if needed.
 
-    saved = list(defaults.callbacks)
-    import fastai.callback.schedule  # noqa: F401
+    That module patches ``fit_one_cycle``, ``fit_flat_cos``, ``fit_sgdr``, ``fine_tune`` and
+    ``lr_find`` onto ``Learner`` (fastai 2.8). Importing it also imports
+    ``fastai.callback.progress``, which appends ``ProgressCallback`` to
+    ``defaults.callbacks``; the learner's callbacks are fixed already, and the list is
+    restored so that learners built later in this process are as they would have been.
 
-    defaults.callbacks[:] = saved
+    Raises:
+        UsageError: ``learn`` still has no such method.
+    """
+    if not hasattr(type(learn), name):
+        from fastai.learner import defaults
+
+        saved = list(defaults.callbacks)
+        import fastai.callback.schedule  # noqa: F401
+
+        defaults.callbacks[:] = saved
+    if not callable(getattr(type(learn), name, None)):
+        raise UsageError(f"--call {text!r}: {type(learn).__name__} has no method {name!r} in this fastai")
 
 
 def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]:
@@ -115,10 +125,7 @@ def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]
         LoadError: the call failed before reaching the loop (the message says how).
     """
     name, args, kwargs = parse_call(text, namespace)
-    if not hasattr(type(learn), name):
-        _import_schedule()
-    if not callable(getattr(type(learn), name, None)):
-        raise UsageError(f"--call {text!r}: {type(learn).__name__} has no method {name!r} in this fastai")
+    import_for(learn, name, text)
     fired: list[Fired] = []
 
     def record_event(self: Any, event_name: Any) -> None:

@@ -1,0 +1,116 @@
+"""``loopdoc trace``: a real, capped run recorded per event and callback, checked against the static model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from conftest import ROOT
+
+import loopdoc
+from loopdoc.model import _validator, load_json
+from loopdoc.render import render
+from loopdoc.trace import Trace, static_events, trace_schema
+
+CALLS = ["fit(1)", "fit_one_cycle(1)", "fit_flat_cos(1)", "fit_sgdr(1, 1)", "fine_tune(1)", "lr_find(num_it=10, suggest_funcs=None)",
+         "validate()", "get_preds()", "fit(2, start_epoch=1)"]
+
+
+def quiet_trace(spec: str, call: str, batches: int = 2) -> Trace:
+    with contextlib.redirect_stderr(io.StringIO()):
+        return loopdoc.trace(spec, call, batches=batches)
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_trace_of_each_call_matches_its_static_model(call):
+    result = quiet_trace("examples/synth.py", call)
+    if call.startswith("lr_find"):  # LRFinder.before_validate raises CancelValidException: no validation batch runs
+        assert result.differences == tuple(f"fit#1/epoch/validate/batch:{e} never fired"
+                                           for e in ("before_batch", "after_pred", "after_loss", "after_batch"))
+    else:
+        assert result.differences == ()
+    static = static_events(result.loop)
+    for e in result.events:
+        assert [h.callback for h in e.handlers] == static[(e.path, e.event)], (e.path, e.event)
+    tops = {e.path[0] for e in result.events}
+    assert tops == ({"fit#1", "fit#2"} if call.startswith("fine_tune") else {"fit#1"})
+
+
+def test_custom_example_counts_cancels_and_timings():
+    result = quiet_trace("examples/custom_callbacks.py", "fit(1)", batches=3)
+    at = result.event_map()
+    train = ("fit#1", "epoch", "train", "batch")
+    before = at[(train, "before_batch")]
+    assert before.fired == 3  # capped: synth_learner(n_trn=16) has 16 training batches
+    cancels = [(c.exception, c.callback, c.count) for c in before.cancellations]
+    assert cancels == [("CancelBatchException", "DropOddBatches", 1)]
+    assert at[(train, "after_cancel_batch")].fired == 1
+    step = at[(train + ("step",), "before_step")]
+    assert [(c.exception, c.callback) for c in step.cancellations] == [("CancelStepException", "SkipFirstStep")]
+    assert result.differences == ("fit#1/epoch/train/batch/step:before_step: Tracer ran only once of 2 times",)
+    for e in result.events:
+        for h in e.handlers:
+            assert h.calls >= 1 and 0 <= h.mean_s <= h.max_s <= h.total_s + 1e-12
+    totals = result.callback_totals()
+    assert [t["total_s"] for t in totals] == sorted((t["total_s"] for t in totals), reverse=True)
+    assert 0 < result.callback_batch_s < result.batch_s
+
+
+def test_batches_cap():
+    result = quiet_trace("tests/fixtures/learners/switches_off.py", "fit(1)", batches=1)
+    train = ("fit#1", "epoch", "train", "batch")
+    assert result.event_map()[(train, "before_batch")].fired == 1
+
+
+def test_switched_off_callback_is_reported():
+    result = quiet_trace("tests/fixtures/learners/switches_off.py", "fit(1)")
+    assert "fit#1/epoch/train/batch:after_batch: Lazy never ran (switched off with run=False, or stopped by a cancel)" in result.differences
+
+
+def test_trace_leaves_no_instrumentation():
+    from fastai.callback.core import Callback, _events
+    from fastai.test_utils import synth_learner
+
+    from loopdoc.trace import run_trace
+
+    def own(cb):
+        return {k: v for k, v in vars(cb).items() if k in _events}
+
+    learn = synth_learner(cbs=Callback(after_batch=lambda self: None))
+    before = [own(cb) for cb in learn.cbs]
+    with contextlib.redirect_stdout(io.StringIO()):
+        run_trace(learn, loopdoc.loop(learn, call="fit(1)"), "fit(1)", {}, 2)
+    assert [own(cb) for cb in learn.cbs] == before  # the instance handler is back, no wrapper left
+    assert not {"_call_one", "all_batches", "one_batch"} & set(vars(learn))
+
+
+def test_trace_json_round_trip_schema_and_render(tmp_path):
+    result = quiet_trace("examples/custom_callbacks.py", "fine_tune(1)")
+    data = result.to_dict()
+    _validator(trace_schema()).validate(data)
+    assert Trace.from_dict(data) == result
+    saved = tmp_path / "trace.json"
+    saved.write_text(result.to_json())
+    assert load_json(str(saved)) == result
+    text = render(result, "txt", show_differences=True)
+    assert "Traced fine_tune(1), at most 2 batches per loop" in text and "Differences from the static model:" in text
+    assert render(result, "json") == result.to_json()
+    broken = dict(data, events=[{**data["events"][0], "fired": 0}])
+    saved.write_text(json.dumps(broken))
+    with pytest.raises(loopdoc.LoopdocError, match="at events/0/fired"):
+        load_json(str(saved))
+    with pytest.raises(jsonschema.ValidationError):
+        _validator(trace_schema()).validate({**data, "kind": "loop"})
+
+
+def test_cli_trace_writes_clean_json_to_stdout():
+    proc = subprocess.run([sys.executable, "-m", "loopdoc", "trace", "examples/synth.py", "-o", "-", "--format", "json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["kind"] == "trace" and data["call"] == "fit(1)" and data["differences"] == []
