@@ -1,10 +1,11 @@
 # make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
 # make test    : install into .venv (first time only) and run the whole test suite
+# make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test lint golden
+.PHONY: install example test lint golden docs
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,3 +27,6 @@ lint: $(STAMP)
 
 golden: $(STAMP)
 	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/test_golden.py
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site

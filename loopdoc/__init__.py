@@ -43,18 +43,22 @@ def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: s
     return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs), call=call, namespace=namespace)
 
 
-def load_loop(spec: str, call: str | None = None) -> Loop:
+def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False) -> Loop:
     """Return the ``Loop`` a spec names.
 
     Args:
-        spec: a saved model (``*.json``; needs neither torch nor fastai), or
+        spec: a saved model (``*.json``; needs neither torch nor fastai),
             ``PATH.py[:ATTR]`` / ``package.module[:ATTR]`` naming a ``Learner``
-            (see ``loopdoc.load.load``).
+            (see ``loopdoc.load.load``), or a ``learn.export()`` pickle
+            (``*.pkl``, ``*.pickle``; see ``loopdoc.load.load_pickle``).
         call: for a learner, the call to document (see ``loop``); its arguments
             may use the learner module's names. Not allowed with a saved model.
+        trust_pickle: allow loading a pickle. Unpickling runs any code the file
+            names: pass ``True`` only for a file you trust.
 
     Raises:
-        LoopdocError: any failure, with a one-line message naming the file.
+        LoopdocError: any failure, with a one-line message naming the file
+            (``UsageError`` for a pickle without ``trust_pickle``).
     """
     if spec.lower().endswith(".json"):
         if call is not None:
@@ -62,9 +66,9 @@ def load_loop(spec: str, call: str | None = None) -> Loop:
 
             raise UsageError(f"{spec}: --call needs a learner; a saved model already holds the loop of one call")
         return load_json(spec)
-    from .load import load
+    from .load import is_pickle_spec, load, load_pickle
 
-    loaded = load(spec)
+    loaded = load_pickle(spec, trust=trust_pickle) if is_pickle_spec(spec) else load(spec)
     return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
 
 

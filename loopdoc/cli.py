@@ -4,6 +4,7 @@
     loopdoc show SPEC [--verbose]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
+    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
@@ -11,13 +12,18 @@ Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 ``loopdoc.errors``; 2 for a bad command line, 130 when interrupted); ``--debug``
 adds the traceback. A failed ``render`` never creates or changes the output file.
 ``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
+``card --check`` exits 0 when the card's section is current, 1 when it is missing or stale;
+``card`` never exits 1 on an error (such an error exits 2 instead).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +32,7 @@ import jinja2
 
 from . import __version__, load_loop
 from .errors import LoopdocError, TemplateError, UsageError
+from .limits import lingering_threads, time_limit
 from .render import FORMATS, check_output, check_source_url, format_for, render, write_output
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
@@ -51,7 +58,7 @@ CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``loopdoc``: subcommands ``render``, ``show`` and ``diff``.
+    """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``diff`` and ``card``.
 
     Returns:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
@@ -62,9 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", dest="debug_top", help="show the full traceback on error")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback on error")
+    timeout = argparse.ArgumentParser(add_help=False)
+    timeout.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                         help="give up (exit 4) if loading the learner and running the call take longer; default: no limit")
+    loading = argparse.ArgumentParser(add_help=False)
+    loading.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                         help="give up (exit 4) if loading the learner takes longer; default: no limit")
+    loading.add_argument("--trust-pickle", action="store_true",
+                         help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
+                              "contains, so pass this only for files you trust")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("render", parents=[common], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -77,12 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    s = sub.add_parser("show", parents=[common], help="print the loop as a tree in the terminal")
+    s = sub.add_parser("show", parents=[common, loading], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common], help="run a call for real (capped) and record events, callbacks and time",
+    t = sub.add_parser("trace", parents=[common, timeout], help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
@@ -109,9 +125,43 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     d.add_argument("--ignore", action="append", default=[], metavar="WHAT",
                    help=f"leave out of the comparison (repeat, or separate with commas): {', '.join(IGNORABLE)}")
+
+    k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
+                       description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
+                                   "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
+                                   "every other byte. A new section goes at the end of the 'Training procedure' section, "
+                                   "else at the end. With --check: write nothing, exit 0 when current, 1 when missing or stale.")
+    k.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    k.add_argument("card", metavar="CARD", help="the Markdown file to update, e.g. README.md; it must exist")
+    k.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    k.add_argument("--check", action="store_true", help="write nothing; exit 1 when the section is missing or stale (for CI)")
+    k.add_argument("--title", default="Training loop", help="the section's heading (default: %(default)s)")
+    k.add_argument("--source-url", metavar="URL", help="link source locations, as for render")
     return parser
 
 
+def _no_waiting_for_user_threads(run: Any) -> Any:
+    """Wrap ``main``: when the user's code left non-daemon threads running, end the process without waiting.
+
+    Python waits for every non-daemon thread at exit, forever for one that never ends.
+    loopdoc has written its output by then, so ``main`` flushes stdout and stderr and ends
+    the process with ``os._exit(code)`` (atexit hooks do not run); otherwise it returns.
+    """
+    @functools.wraps(run)
+    def main(argv: list[str] | None = None) -> int:
+        before = threading.enumerate()
+        code = run(argv)
+        if lingering_threads(before):
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
+        return code
+
+    return main
+
+
+@_no_waiting_for_user_threads
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
@@ -122,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 on success; on failure one line ``Error: …`` on
         stderr (after the traceback with ``--debug``) and the error's
         ``exit_code`` for a loopdoc error, 130 when interrupted, 1 for an
-        unexpected exception (a bug: the line says so).
+        unexpected exception (a bug: the line says so). When the learner's code
+        left non-daemon threads running, the process ends instead of returning
+        (``os._exit`` with that code, after flushing), since Python would wait
+        for those threads at exit.
 
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
@@ -131,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or args.debug_top
     if args.command == "diff":
         return _diff_command(args, debug)
+    if args.command == "card":
+        return _card_command(args, debug)
     try:
         if args.command == "render":
             _render_command(args)
         elif args.command == "trace":
             _trace_command(args)
         else:
-            write_output(render(load_loop(args.spec, args.call), "txt", verbose=args.verbose), "-")
+            write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
     except LoopdocError as e:
         return _fail(str(e), e.exit_code, debug)
     except KeyboardInterrupt:
@@ -178,6 +233,28 @@ def _diff_command(args: argparse.Namespace, debug: bool) -> int:
         return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 2, debug)
 
 
+def _card_command(args: argparse.Namespace, debug: bool) -> int:
+    """``loopdoc card``: 0 written or current, 1 (only with ``--check``) missing or stale; an error never exits 1.
+
+    A loopdoc error keeps its exit code, except that code 1 (a template error) becomes 2,
+    as does a bug; 130 when interrupted. The outcome is one line on stderr.
+    """
+    from .card import card_command
+
+    try:
+        code, message = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
+                                     source_url=args.source_url)
+    except LoopdocError as e:
+        return _fail(str(e), max(e.exit_code, 2), debug)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, debug)
+    except Exception as e:  # a bug or a broken template: exit 2, never 1 (1 means stale)
+        hint = "" if debug else "; rerun with --debug for the traceback"
+        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 2, debug)
+    print(("" if code == 0 else "Error: ") + message, file=sys.stderr)
+    return code
+
+
 def _use_color(stream: Any, environ: Any) -> bool:
     """Colour the terminal diff: ``stream`` is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org)."""
     if environ.get("NO_COLOR"):
@@ -197,7 +274,8 @@ def _trace_command(args: argparse.Namespace) -> None:
         check_output(args.output)
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
-    result = trace(args.spec, args.call, batches=args.batches)
+    with time_limit(args.timeout, args.spec, doing="running", hard=True):
+        result = trace(args.spec, args.call, batches=args.batches)
     write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
 
 
@@ -210,7 +288,7 @@ def _render_command(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    loop = load_loop(args.spec, args.call)
+    loop = _load_loop(args)
     try:
         text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
                       source_url=args.source_url)
@@ -222,6 +300,12 @@ def _render_command(args: argparse.Namespace) -> None:
             raise
         raise error from e
     write_output(text, args.output)
+
+
+def _load_loop(args: argparse.Namespace) -> Any:
+    """``load_loop`` for ``render`` and ``show``, within ``--timeout`` (``loopdoc.limits.time_limit``)."""
+    with time_limit(args.timeout, args.spec, hard=True):
+        return load_loop(args.spec, args.call, trust_pickle=args.trust_pickle)
 
 
 def _template_error(exc: Exception) -> TemplateError | None:

@@ -423,9 +423,11 @@ class _Origin:
     file: str | None
 
     def qualname(self, name: str | None) -> str | None:
+        if name is None:
+            return None
         for module in self.modules:
-            if name == module or (name or "").startswith(module + "."):
-                return "<learner>" + name[len(module):]  # type: ignore[index]
+            if name == module or name.startswith(module + "."):
+                return "<learner>" + name[len(module):]
         return name
 
     def source(self, src: SourceLocation | None) -> tuple[str, int | None] | None:

@@ -2,7 +2,7 @@
 
 Each error's message is one line that names the file (or argument) and the problem.
 Exit codes: 1 any other loopdoc error (e.g. ``TemplateError``), 2 ``UsageError`` (and
-argparse's own usage errors), 3 ``LearnerNotFound`` and ``ModelError``, 4 ``LoadError``,
+argparse's own usage errors) and ``CardError``, 3 ``LearnerNotFound`` and ``ModelError``, 4 ``LoadError``,
 5 ``OutputError``.
 """
 
@@ -52,3 +52,9 @@ class TemplateError(LoopdocError):
     """
 
     exit_code = 1
+
+
+class CardError(LoopdocError):
+    """A model card ``loopdoc card`` cannot edit: missing, not UTF-8, or broken loopdoc markers. Exit code 2."""
+
+    exit_code = 2

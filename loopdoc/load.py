@@ -147,6 +147,64 @@ def load(text: str) -> Loaded:
     return Loaded(learner, f"{where}:{name}", vars(module))
 
 
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+def is_pickle_spec(text: str) -> bool:
+    """``True`` when ``text`` names a pickled learner (``learn.export()``): ``PATH.pkl`` or ``PATH.pickle``, maybe with ``:ATTR``."""
+    target = text.rpartition(":")[0] if ":" in text and not text.lower().endswith(PICKLE_SUFFIXES) else text
+    return target.lower().endswith(PICKLE_SUFFIXES)
+
+
+def load_pickle(text: str, *, trust: bool) -> Loaded:
+    """Load a ``Learner`` saved by ``learn.export()``, with ``fastai.learner.load_learner(path, cpu=True)``.
+
+    Unpickling runs whatever code the file names, so this refuses unless ``trust``.
+    While unpickling, the file's folder is first on ``sys.path`` (so classes from a
+    sibling ``learner.py`` can be found) and prints go to stderr, as for a ``.py``.
+    fastai 2.8.12's ``load_learner(fname, cpu=True, pickle_module=pickle)`` calls
+    ``torch.load(..., weights_only=False)`` and warns that pickle is insecure; the
+    warning is silenced, since ``trust`` says the user has decided.
+
+    Args:
+        text: ``PATH.pkl`` or ``PATH.pickle`` (no ``:ATTR``).
+        trust: the user passed ``--trust-pickle``.
+
+    Returns:
+        ``Loaded`` with ``loaded_from`` the file as shown and an empty namespace.
+
+    Raises:
+        UsageError: ``:ATTR`` given, or ``trust`` is false (the message says why and how).
+        LoadError: missing or unreadable file, not a pickle, or unpickling failed
+            (e.g. a custom class that cannot be imported).
+        LearnerNotFound: the pickle holds something other than a ``Learner``.
+    """
+    import warnings
+
+    if not text.lower().endswith(PICKLE_SUFFIXES):
+        raise UsageError(f"{text}: a pickled learner has no ATTR; give the file alone")
+    path = Path(text)
+    where = display_path(text)
+    _check_file(path, PICKLE_SUFFIXES)
+    if not trust:
+        raise UsageError(f"{where}: a pickled Learner (learn.export()); unpickling runs any code the file contains, so "
+                         "loopdoc loads it only with --trust-pickle: pass it only for a file you trust, or document "
+                         "the learner.py that builds the learner instead")
+    with _as_script(str(path.resolve().parent), str(path)):
+        def unpickle() -> Any:
+            from fastai.learner import load_learner
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*load_learner.*insecure pickle", category=UserWarning)
+                return load_learner(path, cpu=True)
+
+        learner = _run_user_code(unpickle, where, None, "while unpickling")
+    learner_cls = _learner_class()
+    if learner_cls is None or not isinstance(learner, learner_cls):
+        raise LearnerNotFound(f"{where}: holds {_a(type(learner).__name__)}, not a Learner")
+    return Loaded(learner, where, {})
+
+
 @contextlib.contextmanager
 def _as_script(folder: str, argv0: str) -> Iterator[None]:
     """Run the body as ``python argv0`` would: ``folder`` first on ``sys.path``, ``sys.argv == [argv0]``.
@@ -166,13 +224,14 @@ def _as_script(folder: str, argv0: str) -> Iterator[None]:
             sys.path.remove(folder)
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, suffixes: tuple[str, ...] = (".py",)) -> None:
+    kind = "/".join(suffixes)
     try:
         if path.is_dir():
-            raise LoadError(f"{path}: is a folder, not a .py file")
+            raise LoadError(f"{path}: is a folder, not a {kind} file")
         if not path.is_file():
             raise LoadError(f"{path}: no such file")
-        if path.suffix != ".py":
+        if path.suffix not in suffixes and not (suffixes != (".py",) and path.suffix.lower() in suffixes):
             raise LoadError(f"{path}: not a .py file (expected PATH.py[:ATTR], package.module[:ATTR] or a saved .json model)")
         path.resolve(strict=True)
     except OSError as e:
@@ -236,12 +295,15 @@ def _run_user_code(fn: Callable[[], T], where: str, user: Path | None, doing: st
         doing: what was being done, e.g. ``"while calling make()"``; ``""`` for importing.
 
     Raises:
-        LoadError: ``fn`` raised anything but ``KeyboardInterrupt`` (``sys.exit`` included).
+        LoadError: ``fn`` raised anything but ``KeyboardInterrupt`` or ``loopdoc.limits.Timeout``
+            (``sys.exit`` included).
     """
+    from .limits import Timeout
+
     suffix = f" ({doing})" if doing else ""
     try:
         return fn()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Timeout):  # Timeout: --timeout's signal, reported by loopdoc.limits.time_limit
         raise
     except SyntaxError as e:
         line = f":{e.lineno}" if e.lineno else ""

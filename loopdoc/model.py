@@ -264,6 +264,33 @@ class Loop:
             notes=tuple(data["notes"]),
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's HTML view: ``loopdoc.fragment.render_fragment`` (a fragment, not a page), titled, verbose.
+
+        Anchors get a prefix made from the model's content, so that two different loops
+        shown in one notebook do not share ids. Imports the renderer (jinja2) only when called.
+
+        Returns:
+            The HTML fragment.
+        """
+        import hashlib
+
+        from .fragment import render_fragment
+
+        prefix = "loopdoc-" + hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:8] + "-"
+        return render_fragment(self, verbose=True, heading_level=2, title=f"Training loop of {self.learner.loaded_from}",
+                               id_prefix=prefix)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter's Markdown view: ``loopdoc.render.render(self, "md")``, imported only when called.
+
+        Returns:
+            The Markdown document.
+        """
+        from .render import render
+
+        return render(self, "md")
+
     def iter_events(self) -> list[tuple[tuple[str, ...], Event]]:
         """Return every event with the path of phase names above it, in order.
 

@@ -91,6 +91,7 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
         return loop.to_json()
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    loop, title = printable_model(loop), None if title is None else printable_text(title)
     trace = loop if isinstance(loop, Trace) else None
     if trace is not None:
         loop = trace.loop
@@ -113,6 +114,50 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     )
     return text.rstrip("\n") + "\n"
 
+
+# Characters that are not text: C0 controls but tab and newline, DEL, C1 controls, lone
+# surrogates and Unicode noncharacters. HTML5 makes each a parse error, a terminal may act
+# on them (ESC starts an escape sequence), and UTF-8 cannot encode a surrogate.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                       + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)) + "]")
+
+
+def printable_text(text: str) -> str:
+    """``text`` with line breaks as ``\\n`` and every character that is not text (see ``_NOT_TEXT``) as U+FFFD.
+
+    ``\\r\\n`` and a lone ``\\r`` become ``\\n``. Used on all model text before the HTML,
+    Markdown and text templates see it; the JSON format keeps the model's text exactly.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _NOT_TEXT.sub("\ufffd", text)
+
+
+def printable_model(model: Loop | Trace) -> Loop | Trace:
+    """``model`` with every string passed through ``printable_text``; ``model`` itself when none changes.
+
+    Args:
+        model: a ``Loop`` or a ``Trace`` (both have ``to_dict``/``from_dict``).
+
+    Returns:
+        The same kind of object.
+    """
+    changed = False
+
+    def clean(value: object) -> object:
+        nonlocal changed
+        if isinstance(value, str):
+            new = printable_text(value)
+            changed = changed or new != value
+            return new
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    data = clean(model.to_dict())
+    return type(model).from_dict(data) if changed else model  # type: ignore[arg-type]
 
 
 DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}

@@ -263,10 +263,10 @@ def _start(spec: str, stack: contextlib.ExitStack, debug: bool) -> _Started:
         exported = export_revision(git, folder)
         if git.is_json:
             with _rewriting(exported):
-                return _Started(spec, loop=_rewrite_loop(load_json(str(exported.file)), exported, None))
+                return _Started(spec, loop=_rewrite_loop(_loop_json(str(exported.file)), exported, None))
         target = str(exported.file) + (f":{git.attr}" if git.attr else "")
     elif spec.lower().endswith(".json"):
-        return _Started(spec, loop=load_json(spec))
+        return _Started(spec, loop=_loop_json(spec))
     cmd = [sys.executable, "-m", "loopdoc", "render", "-o", "-", "--format", "json", *(["--debug"] if debug else []), "--", target]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
@@ -275,6 +275,14 @@ def _start(spec: str, stack: contextlib.ExitStack, debug: bool) -> _Started:
         raise LoadError(f"{spec}: cannot start {sys.executable}: {e.strerror or e}") from e
     stack.callback(_stop, proc)
     return _Started(spec, proc=proc, exported=exported)
+
+
+def _loop_json(path: str) -> Loop:
+    """``load_json`` for a side: a saved loop model, not another loopdoc document (e.g. a trace)."""
+    document = load_json(path)
+    if not isinstance(document, Loop):
+        raise ModelError(f"{path}: a {type(document).__name__.lower()}, not a loop model; diff compares loop models")
+    return document
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

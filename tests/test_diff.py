@@ -210,6 +210,13 @@ def test_repeated_phases_are_keyed_by_occurrence(loops):
     paths = {e.path for e in d.events()}
     assert "fit[1]/epoch/train/batch" in paths and not any(p.startswith("fit[0]") for p in paths)
     assert {e.status for e in d.events()} == {"added"}
+    assert {h.reason for e in d.events() for h in e.handlers} == {"the event is new"}
+    [whole] = d.whole_phases()
+    assert (whole.path, len(whole.events())) == ("fit[1]", len(fit_events := [e for e in d.all_events() if e.path.startswith("fit[0]")]))
+    assert fit_events and whole.callbacks() == ["TrainEvalCallback", "Recorder", "CastToTensor", "Check", "ClipGrad", "LogLoss"]
+    text = render_diff(d, "txt")  # an added phase is one line, not each of its events
+    assert f"  + fit[1]  phase added: {len(fit_events)} events; callbacks TrainEvalCallback, Recorder," in text
+    assert "Events" not in text and "fit[1]/epoch" not in text
     # and back: the second fit is removed, the first unchanged
     back = diff_loops(dataclasses.replace(old, phases=(create, fit, fit)), old)
     assert [(p.name, p.status) for p in back.phases] == [("create", "same"), ("fit[0]", "same"), ("fit[1]", "removed")]
@@ -399,6 +406,15 @@ def test_cli_every_error_exits_2(saved, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:  # argparse: a missing NEW
         main(["diff", saved["old"]])
     assert e.value.code == 2
+
+
+def test_cli_json_that_is_not_a_loop_model_exits_2(saved, capsys, monkeypatch):
+    class Trace:
+        """Stands in for another loopdoc document that ``load_json`` reads (e.g. ``loopdoc trace -o x.json``)."""
+
+    monkeypatch.setattr(sys.modules["loopdoc.sides"], "load_json", lambda path: Trace())
+    code, _, err = run_main(["diff", saved["old"], saved["doc"]], capsys)
+    assert code == 2 and err == f"Error: {saved['old']}: a trace, not a loop model; diff compares loop models\n"
 
 
 def test_cli_internal_error_exits_2_not_1(saved, capsys, monkeypatch):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import numbers
 import re
 from collections.abc import Iterable
 from types import MethodType
@@ -120,7 +122,6 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     """
     import fastai
     from fastai.callback import core
-    from fastcore.foundation import L
 
     own = list(learn.cbs)
     if call is None:
@@ -132,12 +133,12 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     for cb in own + [cb for f in fired for cb in f.cbs]:
         if not any(cb is seen for seen in every):
             every.append(cb)
-    ordered = list(L(every).sorted("order"))
+    ordered = run_order(every)
     ids = _callback_ids(ordered)
     inner = set(core._inner_loop)
 
     def reader(cbs: Iterable[Any], reset: frozenset[int] = frozenset()) -> _Reader:
-        run = list(L(list(cbs)).sorted("order"))
+        run = run_order(list(cbs))
         return _Reader(run, ids, core.Callback, inner, own, _training(learn, run, core), reset)
 
     fits = sum(1 for f in fired if f.kind == "phase" and f.name == "fit")
@@ -150,7 +151,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
         filtered_events=tuple(core._inner_loop),
         callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback) for cb in ordered),
         phases=phases,
-        notes=tuple(_notes(learn, ordered, core, _training(learn, ordered, core))),
+        notes=tuple(_notes(learn, ordered, core, _training(learn, ordered, core)) + _broken_notes(ordered, _training(learn, ordered, core))),
     )
 
 
@@ -385,10 +386,149 @@ def _definer(cls: type, name: str) -> type:
 
 
 def _flag(cb: Any, name: str, default: bool) -> bool:
+    """``bool(cb.<name>)``, or ``default`` when reading it raises (``_broken_notes`` says what fastai does then)."""
     try:
         return bool(getattr(cb, name, default))
     except Exception:
         return default
+
+
+def _order(cb: Any) -> tuple[Any, str | None]:
+    """fastai's sort key for ``cb`` and, when reading it raises, why.
+
+    fastcore's ``sorted_ex(cbs, key="order")`` (behind ``L.sorted('order')``, fastcore 1.8+/2.x)
+    sorts by ``getattr(cb, 'order', 0)``: an ``AttributeError`` counts as 0, any other
+    exception propagates out of fastai's dispatch.
+
+    Returns:
+        ``(key, None)``, or ``(0, "raises ValueError: boom")``.
+    """
+    try:
+        return getattr(cb, "order", 0), None
+    except Exception as e:
+        return 0, f"raises {type(e).__name__}: {_exc_text(e)}"
+
+
+def order_problems(cbs: list[Any]) -> dict[int, str]:
+    """The callbacks whose ``order`` makes fastai's sort fail, by ``id``, each with a phrase saying why.
+
+    An ``order`` that raises fails the sort; so do keys that do not compare with each
+    other (``"late"`` among numbers, ``None``), and then each callback whose ``order``
+    is not a real number is blamed.
+    """
+    problems: dict[int, str] = {}
+    keys = []
+    for cb in cbs:
+        key, problem = _order(cb)
+        if problem is not None:
+            problems[id(cb)] = problem
+        keys.append((cb, key))
+    try:
+        sorted(key for cb, key in keys if id(cb) not in problems)
+    except Exception:
+        for cb, key in keys:
+            if id(cb) not in problems and not _is_number(key):
+                problems[id(cb)] = f"is {_safe_repr(key)} ({type(key).__name__}), which fastai cannot compare with the other callbacks' `order`"
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not (isinstance(value, float) and math.isnan(value))
+
+
+def run_order(cbs: list[Any]) -> list[Any]:
+    """``cbs`` in fastai's run order: ``Learner._call_one`` iterates ``self.cbs.sorted('order')`` (a stable sort).
+
+    When fastai's own sort would fail (see ``order_problems``), the callbacks it would fail
+    on are placed as if their ``order`` were 0 and the others by theirs, still stably;
+    ``_broken_notes`` adds a note that a real run fails.
+
+    Args:
+        cbs: callbacks in ``learn.cbs`` order (the learner's own, then those a call adds).
+
+    Returns:
+        A new list.
+    """
+    problems = order_problems(cbs)
+    if not problems:
+        try:
+            return sorted(cbs, key=lambda cb: getattr(cb, "order", 0))
+        except Exception:  # an `order` that raises only on a second read, or numbers that do not compare
+            problems = {id(cb): "" for cb in cbs}
+    keys = [0 if id(cb) in problems else _order(cb)[0] for cb in cbs]
+    try:
+        return [cb for _, cb in sorted(zip(keys, cbs, strict=True), key=lambda pair: pair[0])]
+    except Exception:
+        return list(cbs)
+
+
+def _exc_text(exc: BaseException) -> str:
+    try:
+        text = " ".join(str(exc).split())
+    except Exception:
+        text = ""
+    text = text or "(no message)"
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _safe_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` without memory addresses, shortened; a raising ``__repr__`` gives ``<Type object>``."""
+    try:
+        text = _ADDRESS.sub("", repr(value))
+    except Exception:
+        text = f"<{type(value).__qualname__} object>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _flag_problem(cb: Any, name: str) -> str | None:
+    """Why fastai's ``Callback.__call__`` cannot read ``self.<name>`` as a truth value, or ``None``.
+
+    fastai reads the flags as plain attributes (``self.run and _run``), so an ``AttributeError``
+    from a property fails too (after ``GetAttr`` finds nothing to delegate to).
+    """
+    try:
+        bool(getattr(cb, name))
+    except Exception as e:
+        return f"raises {type(e).__name__}: {_exc_text(e)}"
+    return None
+
+
+def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
+    """Notes on callbacks that make a real ``fit`` fail, where and why; the model shows them as if harmless.
+
+    From fastai 2.8.12: ``Learner._call_one`` sorts by ``order`` before every event;
+    ``Callback.__call__`` computes ``_run`` from ``run_train`` (and, when that is false or
+    ``training`` is, ``run_valid``) for the events of ``_inner_loop``, then reads ``run``
+    at every event.
+    """
+    notes = []
+    problems = order_problems(ordered)
+    for cb in ordered:
+        name = type(cb).__name__
+        if problems.get(id(cb)):
+            notes.append(
+                f"`{name}.order` {problems[id(cb)]}: fastai sorts the callbacks by `order` before every event "
+                "(`Learner._call_one`: `self.cbs.sorted('order')`), so a real `fit` fails at its first event. "
+                f"loopdoc places `{name}` as if its `order` were 0."
+            )
+        for flag in FLAGS:
+            problem = _flag_problem(cb, flag)
+            if problem is None:
+                continue
+            if flag == "run":
+                where = "at the first event that reaches it"
+            elif flag == "run_train":
+                where = "at its first `before_batch`"
+            elif training["train"] and _flag_problem(cb, "run_train") is None and _flag(cb, "run_train", True):
+                where = "at its first validation `before_batch`"
+            else:
+                where = "at its first `before_batch`"
+            notes.append(
+                f"`{name}.{flag}` {problem}: fastai's `Callback.__call__` reads `{flag}` to decide whether to call the "
+                f"callback, so a real `fit` fails {where}. loopdoc shows `{flag}` as True."
+            )
+    return notes
 
 
 def _callback_ids(ordered: list[Any]) -> dict[int, str]:
@@ -406,17 +546,26 @@ def _callback_ids(ordered: list[Any]) -> dict[int, str]:
 
 def _callback(cb: Any, cb_id: str, base: type) -> Callback:
     cls = type(cb)
-    order = getattr(cb, "order", None)
+    order = _shown_order(_order(cb)[0])
     return Callback(
         id=cb_id,
         name=cls.__name__,
         qualname=_qualified(cls),
         doc=_doc(vars(cls).get("__doc__")),
         source=_class_source(cls),
-        order=order if isinstance(order, (int, float)) and not isinstance(order, bool) else None,
+        order=order,
         flags={name: _flag(cb, name, True) for name in FLAGS},
         receives_all=_own_dispatch(cls, base) is not None,
     )
+
+
+def _shown_order(value: Any) -> int | float | None:
+    """``order`` as the model holds it: an ``int`` or a finite ``float``; ``None`` for anything else."""
+    if isinstance(value, numbers.Integral):
+        return int(value)  # bool and numpy integers as plain ints, as fastai compares them
+    if _is_number(value) and not math.isinf(value):
+        return float(value)
+    return None
 
 
 def _handler(cb_id: str, attr: Any, via: str, defined_by: str | None) -> Handler:

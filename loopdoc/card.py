@@ -1,0 +1,231 @@
+"""``loopdoc card``: write or update the "Training loop" section of a model card.
+
+A model card is any Markdown file, typically a Hugging Face ``README.md`` that starts with
+YAML front matter. The section lives between two marker lines::
+
+    <!-- loopdoc:start -->
+    …
+    <!-- loopdoc:end -->
+
+Only the lines from one marker to the other (included) are ever rewritten; every other byte
+of the file, the front matter included, is kept. Without markers the section is added at the
+end of the "Training procedure" section (before the next heading of the same or a higher
+level) when the card has such a heading, with its heading one level below it; else at the end
+of the file, as a level-2 section. Markers and headings inside code blocks do not count, so a
+card may show the markers in an example. Running it again with an unchanged loop changes
+nothing; the section's heading keeps the level it has in the card.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from .errors import CardError
+from .model import Loop
+
+START = "<!-- loopdoc:start -->"
+END = "<!-- loopdoc:end -->"
+NOTE = "<!-- Written by `loopdoc card`: edits between the loopdoc markers are overwritten. -->"
+_PROCEDURE = re.compile(r"training\s+procedures?\s*:?", re.IGNORECASE)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
+
+
+@dataclass(frozen=True)
+class CardUpdate:
+    """What ``update_card`` did.
+
+    Attributes:
+        text: the whole new file content.
+        action: ``"inserted"`` (no markers before), ``"updated"`` (the section changed) or
+            ``"unchanged"`` (``text`` is the old content).
+    """
+
+    text: str
+    action: str
+
+    @property
+    def changed(self) -> bool:
+        """``True`` unless ``action`` is ``"unchanged"``."""
+        return self.action != "unchanged"
+
+
+def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Training loop",
+                source_url: str | None = None) -> CardUpdate:
+    """Return ``text`` with its loopdoc section written for ``loop``.
+
+    Args:
+        text: the card's content (a UTF-8 byte order mark, ``\\r\\n`` line ends and YAML
+            front matter are kept as they are; the section uses the card's line ends).
+        loop: the model.
+        where: the card's name, for error messages.
+        title: the section's heading text.
+        source_url: see ``loopdoc.render.render``.
+
+    Returns:
+        The ``CardUpdate``.
+
+    Raises:
+        CardError: a marker without its partner, markers in the wrong order, or more than one pair.
+        UsageError: a bad ``source_url``.
+    """
+    from .fragment import render_markdown_section
+
+    body_start, front_lines = _front_matter(text)
+    head, body = text[:body_start], text[body_start:]
+    lines = _LINE.findall(body)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    code, headings = _structure(lines)
+    starts = [i for i, line in enumerate(lines) if i not in code and line.strip() == START]
+    ends = [i for i, line in enumerate(lines) if i not in code and line.strip() == END]
+    _check_markers(starts, ends, where, front_lines)
+
+    if starts:
+        first, last = starts[0], ends[0]
+        inside = [level for row, level, _ in headings if first < row < last]
+        level = inside[0] if inside else 2
+    else:
+        first, last, level = _placement(lines, headings)
+    section = render_markdown_section(loop, heading_level=level, title=title, source_url=source_url)
+    block = newline.join([START, NOTE, "", *section.rstrip("\n").split("\n"), "", END])
+
+    if starts:
+        ending = lines[last][len(lines[last].rstrip("\r\n")):]
+        new_body = "".join(lines[:first]) + block + ending + "".join(lines[last + 1:])
+        action = "unchanged" if new_body == body else "updated"
+        return CardUpdate(head + new_body if action == "updated" else text, action)
+
+    before, after = lines[:first], lines[first:]
+    lead = ""
+    if before and not before[-1].endswith(("\n", "\r")):
+        lead = newline  # end the last line first
+    if (before and before[-1].strip()) or (not before and head):
+        lead += newline  # a blank line between the section and what precedes it
+    tail = newline + (newline if after and after[0].strip() else "")
+    return CardUpdate(head + "".join(before) + lead + block + tail + "".join(after), "inserted")
+
+
+def _front_matter(text: str) -> tuple[int, int]:
+    """Where the Markdown starts: after a BOM and a YAML front matter block (``---`` … ``---`` or ``...``).
+
+    Returns:
+        ``(offset, lines)``: the offset of the body and how many lines come before it.
+    """
+    offset = 1 if text.startswith("\ufeff") else 0
+    first = re.match(r"---[ \t]*(?:\r\n|\n|\r)", text[offset:])
+    if first is None:
+        return 0, 0
+    close = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r\n|\n|\r|\Z)", re.MULTILINE).search(text, offset + first.end())
+    if close is None:
+        return 0, 0
+    return close.end(), len(_LINE.findall(text[: close.end()]))
+
+
+def _structure(lines: list[str]) -> tuple[set[int], list[tuple[int, int, str]]]:
+    """The rows inside code blocks, and the top-level headings as ``(row, level, text)``."""
+    normalized = "".join(line.rstrip("\r\n") + "\n" for line in lines)
+    tokens = MarkdownIt("commonmark").enable("table").parse(normalized)
+    code: set[int] = set()
+    headings: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        if token.type in ("fence", "code_block") and token.map:
+            code.update(range(token.map[0], token.map[1]))
+        elif token.type == "heading_open" and token.level == 0 and token.map:
+            headings.append((token.map[0], int(token.tag[1]), tokens[i + 1].content.strip()))
+    return code, headings
+
+
+def _check_markers(starts: list[int], ends: list[int], where: str, offset: int) -> None:
+    def at(row: int) -> str:
+        return f"{where}:{offset + row + 1}"
+
+    if len(starts) > 1:
+        raise CardError(f"{at(starts[1])}: a second {START} marker; keep one pair of loopdoc markers")
+    if len(ends) > 1:
+        raise CardError(f"{at(ends[1])}: a second {END} marker; keep one pair of loopdoc markers")
+    if starts and not ends:
+        raise CardError(f"{at(starts[0])}: {START} without {END}; add the end marker or remove this one")
+    if ends and not starts:
+        raise CardError(f"{at(ends[0])}: {END} without {START}; add the start marker or remove this one")
+    if starts and ends[0] < starts[0]:
+        raise CardError(f"{at(ends[0])}: {END} comes before {START}")
+
+
+def _placement(lines: list[str], headings: list[tuple[int, int, str]]) -> tuple[int, int, int]:
+    """Where a new section goes: ``(row, row, level)``, before ``row``."""
+    for n, (_, level, text) in enumerate(headings):
+        if _PROCEDURE.fullmatch(text):
+            following = [row for row, other, _ in headings[n + 1:] if other <= level]
+            row = following[0] if following else len(lines)
+            return row, row, min(level + 1, 6)
+    return len(lines), len(lines), 2
+
+
+def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False,
+                 title: str = "Training loop", source_url: str | None = None) -> tuple[int, str]:
+    """``loopdoc card``: update the card, or with ``check`` only compare.
+
+    Checks the card (exists, UTF-8, markers) before loading the learner.
+
+    Args:
+        spec: the learner (``loopdoc.load_loop``).
+        card: the Markdown file; it must exist.
+        call: the call to document, e.g. ``"fine_tune(2)"``.
+        check: write nothing; report whether the section is current.
+        title: the section's heading text.
+        source_url: see ``loopdoc.render.render``.
+
+    Returns:
+        ``(exit code, message)``: 0 when written or current, 1 with ``check`` when the
+        section is missing or stale; the message is one line for stderr.
+
+    Raises:
+        CardError: the card is missing, not a file, not UTF-8, or its markers are broken.
+        LoopdocError: the learner could not be loaded, or the card could not be written (``OutputError``).
+    """
+    from . import load_loop
+    from .render import check_output, check_source_url, write_output
+
+    text = _read(card)
+    if source_url is not None:
+        check_source_url(source_url)
+    _check_markers(*_marker_rows(text), card, _front_matter(text)[1])
+    if not check:
+        check_output(card)
+    update = update_card(text, load_loop(spec, call), where=card, title=title, source_url=source_url)
+    if check:
+        if update.action == "inserted":
+            return 1, f"{card}: no loopdoc section; run loopdoc card {spec} {card}"
+        if update.changed:
+            return 1, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}"
+        return 0, f"{card}: the loopdoc section is current"
+    if update.changed:
+        write_output(update.text, card)
+    return 0, f"{card}: loopdoc section {update.action}"
+
+
+def _marker_rows(text: str) -> tuple[list[int], list[int]]:
+    start, _ = _front_matter(text)
+    lines = _LINE.findall(text[start:])
+    code, _ = _structure(lines)
+    return ([i for i, line in enumerate(lines) if i not in code and line.strip() == START],
+            [i for i, line in enumerate(lines) if i not in code and line.strip() == END])
+
+
+def _read(card: str) -> str:
+    path = Path(card)
+    try:
+        if path.is_dir():
+            raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md")
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise CardError(f"{card}: no such file; loopdoc card updates an existing Markdown file") from e
+    except OSError as e:
+        raise CardError(f"{card}: cannot read: {e.strerror or e}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CardError(f"{card}: not UTF-8 (byte {e.start}); loopdoc card edits UTF-8 Markdown only") from e

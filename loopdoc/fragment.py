@@ -1,0 +1,236 @@
+"""HTML fragments and Markdown sections of a ``Loop``, for documents that are not loopdoc's own.
+
+A page with its own theme (the mkdocs plugin ``loopdoc.mkdocs``, the Sphinx extension
+``loopdoc.sphinx``, a Jupyter notebook) gets an HTML fragment (``render_fragment``), cut at
+its headings (``fragment_parts``) when the host makes its own headings; a model card gets a
+Markdown section (``render_markdown_section``). Built on ``loopdoc.render``'s environment.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from .errors import UsageError
+from .model import Loop
+from .render import (
+    _markdown_parser,
+    check_source_url,
+    environment,
+    event_aliases,
+    event_places,
+    handled_events,
+    markdown_paragraph,
+    source_link,
+)
+
+
+FRAGMENT_TEMPLATE = "fragment.html.jinja"
+SECTION_TEMPLATE = "section.md.jinja"
+_ANCHOR_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
+_FRAGMENT_HEADING = re.compile(r'^<h([1-6]) id="([^"]*)" class="loopdoc-heading">(.*)</h\1>$', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FragmentPart:
+    """One piece of an HTML fragment (``fragment_parts``): a heading, or the HTML between two headings.
+
+    Attributes:
+        html: the heading's own ``<hN …>`` line, or a self-contained block of HTML.
+        level: the heading's level (1–6), or ``None`` for HTML.
+        anchor: the heading's ``id`` (prefix included), or ``None``.
+        title: the heading's text, unescaped (plain text, no markup), or ``None``.
+    """
+
+    html: str
+    level: int | None = None
+    anchor: str | None = None
+    title: str | None = None
+
+
+def render_fragment(loop: Loop, *, verbose: bool = False, heading_level: int = 2, title: str | None = None,
+                    id_prefix: str = "", show_callbacks: bool = True, source_url: str | None = None,
+                    template_dir: str | os.PathLike[str] | None = None) -> str:
+    """Render ``loop`` as an HTML fragment for a page with its own theme (a docs site, a notebook).
+
+    Not a document: no ``<html>``, CSS or script, only headings, paragraphs, lists, one table
+    and admonitions (``<div class="admonition note">``), all inside one ``<div class="loopdoc">``.
+    Model text is escaped and docstrings are Markdown rendered without raw HTML, so the
+    fragment is safe to embed. Template: ``fragment.html.jinja``.
+
+    Args:
+        loop: the model.
+        verbose: add the steps, each handler's docstring and the callbacks' docstrings.
+        heading_level: level (1–6) of the first headings: ``title`` when given, else the
+            top-level phases and "Callbacks"; nested phases go one level deeper each (at most 6).
+        title: a heading above everything, or ``None`` for none.
+        id_prefix: put before every ``id`` and ``#`` link of the fragment, so that several
+            loops fit on one page (letters, digits, ``-`` and ``_`` only).
+        show_callbacks: add the "Callbacks" table (and link callback names to it).
+        source_url: see ``render``.
+        template_dir: see ``render``.
+
+    Returns:
+        The fragment, ending in a newline; the same input gives the same bytes.
+
+    Raises:
+        UsageError: ``heading_level`` outside 1–6, a bad ``id_prefix``, ``source_url`` or ``template_dir``.
+        jinja2.TemplateError: a broken user template.
+    """
+    body = _fragment_text(loop, verbose=verbose, heading_level=heading_level, title=title, id_prefix=id_prefix,
+                          show_callbacks=show_callbacks, source_url=source_url, template_dir=template_dir)
+    return f'<div class="loopdoc">\n{body}</div>\n'
+
+
+def fragment_parts(loop: Loop, **options: Any) -> list[FragmentPart]:
+    """``render_fragment``'s content cut at its headings, for a host that makes its own headings.
+
+    The mkdocs plugin turns each heading into a Markdown heading element (so it is in the
+    page's table of contents) and each HTML part into raw HTML; the Sphinx extension makes
+    sections and ``raw`` nodes. Without the outer ``<div class="loopdoc">``.
+
+    Args:
+        loop: the model.
+        **options: the keyword arguments of ``render_fragment``.
+
+    Returns:
+        Headings and HTML parts in document order; no empty HTML part.
+
+    Raises:
+        UsageError, jinja2.TemplateError: as ``render_fragment``.
+    """
+    text = _fragment_text(loop, **options)
+    parts: list[FragmentPart] = []
+
+    def add_html(chunk: str) -> None:
+        if chunk.strip():
+            parts.append(FragmentPart(chunk.strip("\n") + "\n"))
+
+    start = 0
+    for m in _FRAGMENT_HEADING.finditer(text):
+        add_html(text[start:m.start()])
+        parts.append(FragmentPart(m.group(0) + "\n", int(m.group(1)), html.unescape(m.group(2)), html.unescape(m.group(3))))
+        start = m.end()
+    add_html(text[start:])
+    return parts
+
+
+def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2, title: str | None = None,
+                   id_prefix: str = "", show_callbacks: bool = True, source_url: str | None = None,
+                   template_dir: str | os.PathLike[str] | None = None) -> str:
+    if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
+        raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
+    if not _ANCHOR_PREFIX.fullmatch(id_prefix):
+        raise UsageError(f"id prefix {id_prefix!r}: use only letters, digits, '-' and '_'")
+    if source_url is not None:
+        check_source_url(source_url)
+    env = environment("html", template_dir)
+    env.filters["markdown_fragment"] = markdown_fragment
+    text = env.get_template(FRAGMENT_TEMPLATE).render(
+        loop=loop,
+        callbacks={cb.id: cb for cb in loop.callbacks},
+        places=event_places(loop),
+        level=heading_level + (1 if title else 0),
+        title=title,
+        verbose=verbose,
+        show_callbacks=show_callbacks,
+        anchor=lambda name: id_prefix + name,
+        source_link=lambda source: source_link(source, source_url, loop),
+    )
+    return text.strip("\n") + "\n"
+
+
+def markdown_fragment(text: str | None) -> Markup:
+    """Like ``markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
+
+    A docstring's ``# Heading`` must not become a heading of the page it is embedded in
+    (nor of its table of contents).
+    """
+    if not text:
+        return Markup("")
+    md = _markdown_parser()
+    md.add_render_rule("heading_open", lambda *args: "<p><strong>")
+    md.add_render_rule("heading_close", lambda *args: "</strong></p>\n")
+    return Markup(md.render(text))
+
+
+def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = "Training loop",
+                            source_url: str | None = None, template_dir: str | os.PathLike[str] | None = None) -> str:
+    """Render ``loop`` as a Markdown section for another document (a model card): one heading, then the content.
+
+    The content is the Markdown format (``loop.md.jinja``, through ``section.md.jinja``,
+    which drops the page title) with its headings moved so that the top-level phases
+    sit one level below ``title``.
+
+    Args:
+        loop: the model.
+        heading_level: level (1–6) of the ``title`` heading.
+        title: the section's heading text (Markdown-escaped here).
+        source_url: see ``render``.
+        template_dir: see ``render``.
+
+    Returns:
+        ``"## Training loop\\n\\n…"``, ending in one newline; the same input gives the same bytes.
+
+    Raises:
+        UsageError: ``heading_level`` outside 1–6, a bad ``source_url`` or ``template_dir``.
+        jinja2.TemplateError: a broken user template.
+    """
+    if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
+        raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
+    if source_url is not None:
+        check_source_url(source_url)
+    env = environment("md", template_dir)
+    body = env.get_template(SECTION_TEMPLATE).render(
+        loop=loop,
+        callbacks={cb.id: cb for cb in loop.callbacks},
+        handled=handled_events(loop),
+        places=event_places(loop),
+        aliases=event_aliases(loop),
+        title=title,
+        verbose=False,
+        source_url=source_url,
+        source_link=lambda source: source_link(source, source_url, loop),
+    )
+    body = shift_markdown_headings(body.strip("\n"), heading_level - 1)
+    heading = "#" * heading_level + " " + markdown_paragraph(title).lstrip("\\")
+    return f"{heading}\n\n{body}\n"
+
+
+_ATX_MARKER = re.compile(r"#{1,6}(?=[ \t]|$)")
+
+
+def shift_markdown_headings(text: str, delta: int) -> str:
+    """Move every ATX heading (``## x``) of a Markdown text ``delta`` levels deeper, at most to level 6.
+
+    Headings are found by parsing (CommonMark), so a ``#`` line inside a code block is left
+    alone; headings inside lists and quotes move too. Setext headings (underlined) are kept.
+
+    Args:
+        text: Markdown, ``\\n`` line ends.
+        delta: levels to add (0 or more).
+
+    Returns:
+        The text with only the heading markers changed.
+    """
+    if delta <= 0:
+        return text
+    lines = text.split("\n")
+    for token in _markdown_parser().parse(text):
+        if token.type != "heading_open" or not token.markup.startswith("#") or token.map is None:
+            continue
+        row = token.map[0]
+        line = lines[row]
+        # The marker is the first run of '#' that CommonMark accepts, after any indentation,
+        # quote or list markers; replace just that run.
+        for m in _ATX_MARKER.finditer(line):
+            if len(m.group()) == len(token.markup) and (m.start() == 0 or line[m.start() - 1] in " \t>"):
+                level = min(len(token.markup) + delta, 6)
+                lines[row] = line[: m.start()] + "#" * level + line[m.end():]
+                break
+    return "\n".join(lines)

@@ -1,0 +1,317 @@
+"""The mkdocs plugin: one line in a page embeds the training loop of a learner.
+
+``mkdocs.yml``::
+
+    plugins:
+      - search
+      - loopdoc:
+          working_dir: .        # learner paths start here (default: the folder of mkdocs.yml)
+          verbose: false        # steps and docstrings
+          callbacks: true       # the Callbacks table
+          heading_level: null   # level of the loop's top headings (default: one below the heading above)
+          source_url: null      # e.g. https://github.com/ORG/REPO/blob/main/{path}#L{line}
+          lenient: false        # a learner that fails to load: a warning box instead of a failed build
+
+A page::
+
+    ::: loopdoc examples/synth.py:learn
+        call: fine_tune(2)
+        verbose: true
+
+Each option of the plugin can be set for one block in the indented YAML below the line,
+and so can ``call`` and ``title``. The loop becomes real headings (in the page's table
+of contents, with the theme's permalinks) and theme-styled HTML between them
+(``loopdoc.fragment``): model text is escaped, docstrings lose any raw HTML.
+
+A learner is imported once per build however many pages embed it; under ``mkdocs serve``
+its file is watched and an edit rebuilds the site. A learner that fails to load fails the
+build (``PluginError`` naming the page, the spec and the error) unless ``lenient``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as etree
+
+import yaml
+from markdown import Markdown
+from markdown.blockparser import BlockParser
+from markdown.blockprocessors import BlockProcessor
+from markdown.extensions import Extension
+from markdown.util import AtomicString
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.pages import Page
+
+from .errors import LoopdocError
+from .fragment import FragmentPart, fragment_parts
+from .publish import LoopCache
+
+log = get_plugin_logger(__name__)
+
+# Block options that may also be set for the whole site, and their types.
+_SHARED = {"verbose": bool, "callbacks": bool, "heading_level": int, "source_url": str, "lenient": bool}
+_BLOCK_ONLY = {"call": str, "title": str}
+
+
+class LoopdocConfig(base.Config):
+    """The plugin's options in ``mkdocs.yml`` (all optional).
+
+    Attributes:
+        working_dir: the folder learner specs are relative to, and the working directory
+            while they load (so source paths are shown relative to it). Relative to
+            ``mkdocs.yml``; default: the folder of ``mkdocs.yml``.
+        verbose: add the steps and the docstrings (default ``false``).
+        callbacks: add the Callbacks table (default ``true``).
+        heading_level: level (1–6) of the loop's top headings; default: one below the
+            last heading above the block (2 when there is none).
+        source_url: link source locations, e.g.
+            ``https://github.com/ORG/REPO/blob/main/{path}#L{line}`` (see ``loopdoc render --source-url``).
+        lenient: when a learner fails to load, show a warning box in the page and log a
+            warning instead of failing the build (default ``false``).
+    """
+
+    working_dir = c.Optional(c.Dir(exists=True))
+    verbose = c.Type(bool, default=False)
+    callbacks = c.Type(bool, default=True)
+    heading_level = c.Optional(c.Type(int))
+    source_url = c.Optional(c.Type(str))
+    lenient = c.Type(bool, default=False)
+
+
+class LoopdocPlugin(BasePlugin[LoopdocConfig]):
+    """``plugins: [loopdoc]``: expands ``::: loopdoc SPEC`` blocks in pages (see the module docstring)."""
+
+    def __init__(self) -> None:
+        """Create the plugin; mkdocs keeps one instance across the rebuilds of ``mkdocs serve``."""
+        self.cache = LoopCache(on_load=lambda spec, seconds: log.info(f"loaded {spec} ({seconds:.1f} s)"))
+        self.page: Page | None = None
+        self.working_dir = Path.cwd()
+        self._server: Any = None
+        self._watched: set[Path] = set()
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        """Defined so that mkdocs keeps this instance (and knows the watched files) across ``mkdocs serve`` rebuilds."""
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        """Check the options, start a new build's cache and register the Markdown extension.
+
+        Args:
+            config: the site's configuration.
+
+        Returns:
+            ``config``, with the extension appended to ``markdown_extensions``.
+
+        Raises:
+            PluginError: a bad ``heading_level`` or ``source_url``.
+        """
+        self.cache.clear()
+        folder = os.path.dirname(config.config_file_path) if config.config_file_path else os.getcwd()
+        self.working_dir = Path(os.path.abspath(self.config.working_dir or folder))
+        _check_options({k: self.config[k] for k in _SHARED}, "mkdocs.yml: plugins: loopdoc")
+        config.markdown_extensions.append(_LoopdocExtension(self))
+        return config
+
+    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Any) -> str:
+        """Note the page being rendered, to name it in errors.
+
+        Args:
+            markdown: the page's Markdown, returned unchanged.
+            page: the page.
+            config: the site's configuration.
+            files: the site's files.
+
+        Returns:
+            ``markdown``.
+        """
+        self.page = page
+        return markdown
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        """Under ``mkdocs serve``, watch learner files first used by this build.
+
+        Args:
+            config: the site's configuration.
+        """
+        self._watch()
+
+    def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
+        """Watch every learner file the build loaded, so that ``mkdocs serve`` rebuilds when one changes.
+
+        Args:
+            server: mkdocs' ``LiveReloadServer``.
+            config: the site's configuration.
+            builder: the rebuild function (not used).
+
+        Returns:
+            ``server``.
+        """
+        self._server = server
+        self._watch()
+        return server
+
+    def _watch(self) -> None:
+        if self._server is None:
+            return
+        for path in self.cache.files():
+            if path not in self._watched and path.exists():
+                self._server.watch(str(path), recursive=False)
+                self._watched.add(path)
+
+    def expand(self, spec: str, options: dict[str, Any]) -> tuple[list[FragmentPart] | None, str | None]:
+        """The parts of one block's loop (``loopdoc.fragment.fragment_parts``).
+
+        Args:
+            spec: the learner spec of the block.
+            options: the block's options (checked; they override the plugin's), plus ``_level``
+                (the heading level) and ``_prefix`` (the anchor prefix).
+
+        Returns:
+            ``(parts, None)``; or, when loading fails and ``lenient`` is set, ``(None, message)``
+            after logging a warning.
+
+        Raises:
+            PluginError: the learner or a render failed and ``lenient`` is not set.
+        """
+        where = self.page.file.src_uri if self.page is not None else "(page)"
+        settings = {k: self.config[k] for k in _SHARED} | options
+        try:
+            loop = self.cache.get(spec, settings.get("call"), self.working_dir)
+            parts = fragment_parts(loop, verbose=settings["verbose"], heading_level=options["_level"],
+                                   title=settings.get("title"), id_prefix=options["_prefix"],
+                                   show_callbacks=settings["callbacks"], source_url=settings["source_url"])
+        except LoopdocError as e:
+            message = f"{where}: ::: loopdoc {spec}: {e}"
+            if not settings["lenient"]:
+                raise PluginError(message) from e
+            log.warning(message)
+            return None, str(e)
+        return parts, None
+
+
+class _LoopdocExtension(Extension):
+    """Registers the block processor with each page's ``Markdown`` instance."""
+
+    def __init__(self, plugin: LoopdocPlugin) -> None:
+        super().__init__()
+        self.plugin = plugin
+
+    def extendMarkdown(self, md: Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
+        """Add ``_LoopdocProcessor`` before mkdocstrings' ``:::`` processor (priority 75) and after code blocks (80).
+
+        Args:
+            md: the page's ``Markdown`` instance.
+        """
+        md.registerExtension(self)
+        md.parser.blockprocessors.register(_LoopdocProcessor(md.parser, self.plugin), "loopdoc", 76)
+
+
+class _LoopdocProcessor(BlockProcessor):
+    """Replaces ``::: loopdoc SPEC`` (and its indented YAML options) with the loop's headings and HTML."""
+
+    RE = re.compile(r"^::: *loopdoc\b[ \t]*(?P<spec>.*?)[ \t]*$", re.MULTILINE)
+
+    def __init__(self, parser: BlockParser, plugin: LoopdocPlugin) -> None:
+        super().__init__(parser)
+        self.plugin = plugin
+        self.count = 0  # loops on this page: the second one's anchors get a prefix
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return bool(self.RE.search(block))
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> bool:
+        block = blocks.pop(0)
+        m = self.RE.search(block)
+        assert m is not None
+        if block[: m.start()].strip():
+            self.parser.parseBlocks(parent, [block[: m.start()]])
+        lines = block[m.end():].lstrip("\n").split("\n")
+        option_lines = []
+        while lines and lines[0][:1] in (" ", "\t"):
+            option_lines.append(lines.pop(0))
+        rest = "\n".join(lines)
+        if rest.strip():
+            blocks.insert(0, rest)
+        where = self.plugin.page.file.src_uri if self.plugin.page is not None else "(page)"
+        spec = m.group("spec")
+        if not spec:
+            raise PluginError(f"{where}: ::: loopdoc needs a learner, e.g. ::: loopdoc path/to/learner.py:learn")
+        options = _parse_options("\n".join(option_lines), f"{where}: ::: loopdoc {spec}")
+        self.count += 1
+        options["_prefix"] = "" if self.count == 1 else f"loop{self.count}-"
+        options["_level"] = options.get("heading_level") or self.plugin.config.heading_level or _level_below(self.parser.root)
+        parts, error = self.plugin.expand(spec, options)
+        if parts is None:
+            box = etree.SubElement(parent, "div", {"class": "admonition warning loopdoc-error"})
+            title = etree.SubElement(box, "p", {"class": "admonition-title"})
+            title.text = AtomicString(f"loopdoc could not document {spec}")
+            text = etree.SubElement(box, "p")
+            text.text = AtomicString(error)
+            return True
+        for part in parts:
+            if part.level is not None:
+                heading = etree.SubElement(parent, f"h{part.level}", {"id": part.anchor})
+                heading.text = AtomicString(part.title)
+            else:
+                holder = etree.SubElement(parent, "p")
+                holder.text = self.parser.md.htmlStash.store(part.html)
+        return True
+
+
+def _level_below(root: etree.Element) -> int:
+    """One below the last heading so far in the page (2 when there is none), at most 6."""
+    levels = [int(el.tag[1]) for el in root.iter() if isinstance(el.tag, str) and re.fullmatch(r"h[1-6]", el.tag)]
+    return min(levels[-1] + 1, 6) if levels else 2
+
+
+def _parse_options(text: str, where: str) -> dict[str, Any]:
+    """The block's indented YAML options, checked.
+
+    Raises:
+        PluginError: not YAML, not a mapping, an unknown option or a value of the wrong type.
+    """
+    if not text.strip():
+        return {}
+    try:
+        data = yaml.safe_load(_dedent(text))
+    except yaml.YAMLError as e:
+        raise PluginError(f"{where}: options are not valid YAML: {' '.join(str(e).split())}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PluginError(f"{where}: options must be 'name: value' lines, got {type(data).__name__}")
+    _check_options(data, where)
+    return data
+
+
+def _check_options(options: dict[str, Any], where: str) -> None:
+    kinds = _SHARED | _BLOCK_ONLY
+    for name, value in options.items():
+        if name not in kinds:
+            raise PluginError(f"{where}: unknown option {name!r}; use {', '.join(sorted(kinds))}")
+        kind = kinds[name]
+        if value is None and name not in ("verbose", "callbacks", "lenient"):
+            continue
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise PluginError(f"{where}: option {name!r} must be {kind.__name__}, got {value!r}")
+        if name == "heading_level" and not 1 <= value <= 6:
+            raise PluginError(f"{where}: option 'heading_level' must be from 1 to 6, got {value}")
+        if name == "source_url":
+            from .render import check_source_url
+
+            try:
+                check_source_url(value)
+            except LoopdocError as e:
+                raise PluginError(f"{where}: {e}") from e
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text.expandtabs(4))

@@ -1,0 +1,196 @@
+"""The Sphinx extension: a ``.. loopdoc::`` directive embeds the training loop of a learner.
+
+``conf.py``::
+
+    extensions = ["loopdoc.sphinx"]
+    loopdoc_working_dir = ".."   # learner paths start here, relative to conf.py's folder (default: that folder)
+    loopdoc_verbose = False      # steps and docstrings
+    loopdoc_callbacks = True     # the Callbacks table
+    loopdoc_source_url = None    # e.g. "https://github.com/ORG/REPO/blob/main/{path}#L{line}"
+    loopdoc_lenient = False      # a learner that fails to load: a warning box, not a failed build
+
+A page::
+
+    .. loopdoc:: examples/synth.py:learn
+       :call: fine_tune(2)
+       :verbose:
+
+Options: ``:call:``, ``:verbose:``, ``:no-callbacks:``, ``:title:``, ``:source-url:`` and
+``:lenient:``. The loop's phases and its Callbacks table become real sections (so they are
+in the toctree and the page's local table of contents), each holding HTML for HTML builders
+(``loopdoc.fragment``); other builders get the plain-text tree instead.
+
+A learner is imported once per build and process (``parallel_read_safe``), its file is a
+dependency of the page (an edit re-reads it), and a learner that fails to load is reported
+as an error at the directive's line (``file.rst:LINE: ERROR: …``) and fails the build (exit
+status 1, as Sphinx's doctest does), unless lenient: then a warning at that line and a
+warning box in the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from . import __version__
+from .errors import LoopdocError
+from .fragment import FragmentPart, fragment_parts
+from .publish import LoopCache, spec_file
+
+logger = logging.getLogger(__name__)
+_CACHE = LoopCache(on_load=lambda spec, seconds: logger.info(f"loopdoc: loaded {spec} ({seconds:.1f} s)"))
+
+
+class LoopdocDirective(SphinxDirective):
+    """``.. loopdoc:: SPEC``: the loop of a learner (``learner.py[:ATTR]``, ``package.module[:ATTR]``, ``loop.json``)."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = False
+    option_spec = {
+        "call": directives.unchanged_required,
+        "verbose": directives.flag,
+        "no-callbacks": directives.flag,
+        "title": directives.unchanged_required,
+        "source-url": directives.unchanged_required,
+        "lenient": directives.flag,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        """Load the loop (cached) and return its nodes.
+
+        Returns:
+            An ``only`` node for HTML builders (the summary as raw HTML, then a section per phase
+            and one for the callbacks, each with raw HTML) and one for the others (a literal block
+            of the text tree); on failure, an error system message (or, when lenient, a warning box).
+        """
+        spec = self.arguments[0].strip()
+        config = self.config
+        folder = Path(config.loopdoc_working_dir)
+        verbose = "verbose" in self.options or config.loopdoc_verbose
+        try:
+            self._depend(spec_file(spec, folder))
+            loop = _CACHE.get(spec, self.options.get("call"), folder)
+            count = self.env.temp_data["loopdoc_count"] = self.env.temp_data.get("loopdoc_count", 0) + 1
+            parts = fragment_parts(loop, verbose=verbose, heading_level=1, title=self.options.get("title"),
+                                   id_prefix="" if count == 1 else f"loop{count}-",
+                                   show_callbacks="no-callbacks" not in self.options and config.loopdoc_callbacks,
+                                   source_url=self.options.get("source-url", config.loopdoc_source_url))
+            from .render import render
+
+            text = render(loop, "txt", verbose=verbose)
+        except LoopdocError as e:
+            return self._failure(spec, e)
+        finally:
+            self._depend(_CACHE.file(spec, folder))
+        html = addnodes.only(expr="html")
+        html += self._sections(parts)
+        other = addnodes.only(expr="not html")
+        other += nodes.literal_block(text, text)
+        return [html, other]
+
+    def _depend(self, path: Path | None) -> None:
+        if path is not None:
+            self.env.note_dependency(str(path))
+
+    def _sections(self, parts: list[FragmentPart]) -> list[nodes.Node]:
+        """Nest the parts: a heading opens a section inside the last one of a lower level."""
+        document = self.state.document
+        top: list[nodes.Node] = []
+        stack: list[tuple[int, nodes.section]] = []
+        for part in parts:
+            if part.level is None:
+                node: nodes.Node = nodes.raw("", part.html, format="html")
+            else:
+                while stack and stack[-1][0] >= part.level:
+                    stack.pop()
+                node = nodes.section()
+                node += nodes.title(part.title, part.title)
+                if part.anchor and part.anchor not in document.ids:
+                    node["ids"].append(part.anchor)
+                    document.ids[part.anchor] = node
+                else:
+                    document.set_id(node)
+            if stack:
+                stack[-1][1].append(node)
+            else:
+                top.append(node)
+            if part.level is not None:
+                stack.append((part.level, node))
+        return top
+
+    def _failure(self, spec: str, error: LoopdocError) -> list[nodes.Node]:
+        message = f"loopdoc {spec}: {error}"
+        if "lenient" in self.options or self.config.loopdoc_lenient:
+            logger.warning(message, location=self.get_location())
+            box = nodes.warning()
+            box += nodes.paragraph(text=f"loopdoc could not document {spec}: {error}")
+            return [box]
+        _failures(self.env).setdefault(self.env.docname, []).append(message)
+        return [self.state.document.reporter.error(message, line=self.lineno)]
+
+
+def _failures(env: BuildEnvironment) -> dict[str, list[str]]:
+    """Learners that failed to load, by document: kept in the environment (pickled, merged after parallel reads)."""
+    if not hasattr(env, "loopdoc_failures"):
+        env.loopdoc_failures = {}  # type: ignore[attr-defined]
+    return env.loopdoc_failures  # type: ignore[attr-defined]
+
+
+def _config_inited(app: Sphinx, config: Config) -> None:
+    config.loopdoc_working_dir = str(Path(app.confdir, config.loopdoc_working_dir or ".").resolve())
+
+
+def _builder_inited(app: Sphinx) -> None:
+    _CACHE.clear()
+
+
+def _purge_doc(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    _failures(env).pop(docname, None)
+
+
+def _merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
+    for docname, messages in _failures(other).items():
+        if docname in docnames:
+            _failures(env)[docname] = messages
+
+
+def _build_finished(app: Sphinx, exception: Exception | None) -> None:
+    failures = _failures(app.env)
+    if exception is None and failures:
+        count = sum(len(m) for m in failures.values())
+        logger.error(f"loopdoc: {count} learner(s) failed to load in {', '.join(sorted(failures))}; the build failed "
+                     f"(set loopdoc_lenient = True to build anyway)")
+        app.statuscode = 1
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the ``loopdoc`` directive and its configuration values.
+
+    Args:
+        app: the Sphinx application.
+
+    Returns:
+        The extension's metadata: its version, and parallel read and write safety (both true).
+    """
+    app.add_config_value("loopdoc_working_dir", None, "env", types=(str, type(None)))
+    app.add_config_value("loopdoc_verbose", False, "env", types=(bool,))
+    app.add_config_value("loopdoc_callbacks", True, "env", types=(bool,))
+    app.add_config_value("loopdoc_source_url", None, "env", types=(str, type(None)))
+    app.add_config_value("loopdoc_lenient", False, "env", types=(bool,))
+    app.add_directive("loopdoc", LoopdocDirective)
+    app.connect("config-inited", _config_inited)
+    app.connect("builder-inited", _builder_inited)
+    app.connect("env-purge-doc", _purge_doc)
+    app.connect("env-merge-info", _merge_info)
+    app.connect("build-finished", _build_finished)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
