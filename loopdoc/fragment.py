@@ -18,20 +18,9 @@ from markupsafe import Markup
 
 from .errors import UsageError
 from .model import Loop
-from .render import (
-    _markdown_parser,
-    check_source_url,
-    environment,
-    event_aliases,
-    event_places,
-    handled_events,
-    markdown_paragraph,
-    source_link,
-)
-
+from .render import _markdown_parser, check_source_url, environment, event_places, markdown_paragraph, render, source_link
 
 FRAGMENT_TEMPLATE = "fragment.html.jinja"
-SECTION_TEMPLATE = "section.md.jinja"
 _ANCHOR_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
 _FRAGMENT_HEADING = re.compile(r'^<h([1-6]) id="([^"]*)" class="loopdoc-heading">(.*)</h\1>$', re.MULTILINE)
 
@@ -163,14 +152,13 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
                             source_url: str | None = None, template_dir: str | os.PathLike[str] | None = None) -> str:
     """Render ``loop`` as a Markdown section for another document (a model card): one heading, then the content.
 
-    The content is the Markdown format (``loop.md.jinja``, through ``section.md.jinja``,
-    which drops the page title) with its headings moved so that the top-level phases
-    sit one level below ``title``.
+    The content is the Markdown format (``render(loop, "md")``) without its page title, its
+    headings moved so that the top-level phases sit one level below ``title``.
 
     Args:
         loop: the model.
         heading_level: level (1–6) of the ``title`` heading.
-        title: the section's heading text (Markdown-escaped here).
+        title: the section's heading text.
         source_url: see ``render``.
         template_dir: see ``render``.
 
@@ -183,22 +171,15 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
     """
     if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
         raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
-    if source_url is not None:
-        check_source_url(source_url)
-    env = environment("md", template_dir)
-    body = env.get_template(SECTION_TEMPLATE).render(
-        loop=loop,
-        callbacks={cb.id: cb for cb in loop.callbacks},
-        handled=handled_events(loop),
-        places=event_places(loop),
-        aliases=event_aliases(loop),
-        title=title,
-        verbose=False,
-        source_url=source_url,
-        source_link=lambda source: source_link(source, source_url, loop),
-    )
-    body = shift_markdown_headings(body.strip("\n"), heading_level - 1)
-    heading = "#" * heading_level + " " + markdown_paragraph(title).lstrip("\\")
+    document = render(loop, "md", title=title, source_url=source_url, template_dir=template_dir)
+    lines = document.split("\n")
+    tokens = _markdown_parser().parse(document)
+    if tokens and tokens[0].type == "heading_open" and tokens[0].tag == "h1" and tokens[0].map:
+        heading = "#" * heading_level + " " + tokens[1].content  # the title, as the template escaped it
+        lines = lines[tokens[0].map[1]:]
+    else:  # a user template without a title heading
+        heading = "#" * heading_level + " " + markdown_paragraph(title)
+    body = shift_markdown_headings("\n".join(lines).strip("\n"), heading_level - 1)
     return f"{heading}\n\n{body}\n"
 
 

@@ -291,8 +291,25 @@ class Loop:
 
         return render(self, "md")
 
-    def iter_events(self) -> list[tuple[tuple[str, ...], Event]]:
+    def top_keys(self) -> list[str]:
+        """Unique keys of the top-level phases: the name, then ``name2``, ``name3`` … for repeats.
+
+        ``fine_tune`` runs two fits: ``["create", "fit", "fit2"]``. Page anchors and trace
+        paths use these keys, so the first ``fit`` keeps the plain name.
+        """
+        seen: dict[str, int] = {}
+        keys = []
+        for phase in self.phases:
+            seen[phase.name] = seen.get(phase.name, 0) + 1
+            keys.append(phase.name if seen[phase.name] == 1 else f"{phase.name}{seen[phase.name]}")
+        return keys
+
+    def iter_events(self, keyed: bool = False) -> list[tuple[tuple[str, ...], Event]]:
         """Return every event with the path of phase names above it, in order.
+
+        Args:
+            keyed: name the top-level phase by its ``top_keys`` key (``fit2``), so that
+                paths are unique when a phase repeats.
 
         Returns:
             ``[(("fit", "epoch", "train", "batch"), Event), ...]``.
@@ -307,8 +324,11 @@ class Loop:
                 elif isinstance(child, Event):
                     out.append((here, child))
 
-        for p in self.phases:
+        for key, p in zip(self.top_keys(), self.phases, strict=True):
+            start = len(out)
             walk(p, ())
+            if keyed:
+                out[start:] = [((key, *path[1:]), ev) for path, ev in out[start:]]
         return out
 
 

@@ -101,7 +101,7 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
         trace=trace,
         trace_at=trace_lookup(trace),
         show_differences=show_differences,
-        top_keys=top_keys(loop),
+        top_keys=loop.top_keys(),
         loop=loop,
         callbacks={cb.id: cb for cb in loop.callbacks},
         handled=handled_events(loop),
@@ -215,20 +215,10 @@ def milliseconds(seconds: float) -> str:
     return f"{ms:.3g} ms" if ms < 1000 else f"{ms:,.0f} ms"
 
 
-def top_keys(loop: Loop) -> list[str]:
-    """Each top-level phase's key, numbered by occurrence (``create#1``, ``fit#1``, ``fit#2``), as trace paths use."""
-    seen: dict[str, int] = {}
-    keys = []
-    for phase in loop.phases:
-        seen[phase.name] = seen.get(phase.name, 0) + 1
-        keys.append(f"{phase.name}#{seen[phase.name]}")
-    return keys
-
-
 def trace_lookup(trace: Trace | None) -> Callable[[list[str], str], EventTrace | None]:
     """``trace_at(path, event)`` for templates: what the trace saw there, or ``None`` (also without a trace).
 
-    ``path`` starts with the top-level key from ``top_keys`` (``["fit#1", "epoch", "train", "batch"]``).
+    ``path`` starts with the top-level key from ``Loop.top_keys`` (``["fit", "epoch", "train", "batch"]``).
     """
     events = trace.event_map() if trace is not None else {}
     return lambda path, event: events.get((tuple(path), event))
@@ -311,7 +301,7 @@ def event_aliases(loop: Loop) -> dict[str, str]:
         ``{path anchor: alias}`` for the events that get an alias.
     """
     taken = set(PAGE_IDS) | {"cb-" + cb.id for cb in loop.callbacks}
-    events = loop.iter_events()
+    events = loop.iter_events(keyed=True)
     taken |= {"-".join(path + (event.name,)) for path, event in events}
     for path, _ in events:
         taken |= {"phase-" + "-".join(path[:i]) for i in range(1, len(path) + 1)}
@@ -336,7 +326,7 @@ def event_places(loop: Loop) -> dict[str, list[tuple[str, list[tuple[str, str]]]
         places of one event name apart (``"train"`` and ``"validate"`` for ``before_batch``),
         or is ``""`` when the name occurs once in the loop.
     """
-    events = loop.iter_events()
+    events = loop.iter_events(keyed=True)
     paths: dict[str, list[tuple[str, ...]]] = {}
     for path, event in events:
         paths.setdefault(event.name, []).append(path)

@@ -72,7 +72,7 @@ class EventTrace:
     """What happened at one event in one place.
 
     Attributes:
-        path: phase names from the top, the top one numbered (``"fit#1"``, ``"fit#2"``).
+        path: phase names from the top, the top one keyed as ``Loop.top_keys`` does (``"fit"``, ``"fit2"``).
         event: the event name.
         fired: how many times the trainer fired it there.
         handlers: callbacks whose methods ran, in run order of first appearance.
@@ -231,15 +231,15 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
             raise Exception(f"missing {event_name}")  # as fastai's Learner._call_one
         kind = event_name.split("_")[-1]
         if event_name.startswith("before_") and kind in PHASES:
-            if not stack:
+            if not stack:  # a top-level phase, keyed as Loop.top_keys does: fit, fit2, …
                 tops[kind] = tops.get(kind, 0) + 1
-                stack.append(f"{kind}#{tops[kind]}")
+                stack.append(kind if tops[kind] == 1 else f"{kind}{tops[kind]}")
             else:
                 stack.append(kind)
         elif kind in PHASES:
             while len(stack) > 1 and stack[-1] != kind:
                 stack.pop()
-        path = tuple(stack) if event_name != "after_create" else ("create#1",)
+        path = tuple(stack) if event_name != "after_create" else ("create",)
         rec = stats.setdefault((path, event_name), _Stats())
         rec.fired += 1
         try:
@@ -329,15 +329,8 @@ def _noting(fn: Any, ran: list[str | None]) -> Any:
 
 
 def static_events(loop: Loop) -> dict[tuple[tuple[str, ...], str], list[str]]:
-    """The static model's handlers per (path, event), top-level phases numbered as in a trace."""
-    seen: dict[str, int] = {}
-    out: dict[tuple[tuple[str, ...], str], list[str]] = {}
-    for phase in loop.phases:
-        seen[phase.name] = seen.get(phase.name, 0) + 1
-        top = f"{phase.name}#{seen[phase.name]}"
-        for path, ev in Loop(**{**loop.__dict__, "phases": (phase,)}).iter_events():
-            out[((top, *path[1:]), ev.name)] = [h.callback for h in ev.handlers]
-    return out
+    """The static model's handlers per (path, event), top-level phases keyed by ``Loop.top_keys``."""
+    return {(path, ev.name): [h.callback for h in ev.handlers] for path, ev in loop.iter_events(keyed=True)}
 
 
 def differences(trace: Trace) -> list[str]:
@@ -354,7 +347,7 @@ def differences(trace: Trace) -> list[str]:
     out = []
     for key, expected in static.items():
         path, ev = key
-        if path[0].startswith("create#"):  # fired when the learner was built, before the trace
+        if path[0] == "create":  # fired when the learner was built, before the trace
             continue
         where = f"{'/'.join(path)}:{ev}"
         seen = observed.get(key)

@@ -30,7 +30,7 @@ def quiet_trace(spec: str, call: str, batches: int = 2) -> Trace:
 def test_trace_of_each_call_matches_its_static_model(call):
     result = quiet_trace("examples/synth.py", call)
     if call.startswith("lr_find"):  # LRFinder.before_validate raises CancelValidException: no validation batch runs
-        assert result.differences == tuple(f"fit#1/epoch/validate/batch:{e} never fired"
+        assert result.differences == tuple(f"fit/epoch/validate/batch:{e} never fired"
                                            for e in ("before_batch", "after_pred", "after_loss", "after_batch"))
     else:
         assert result.differences == ()
@@ -38,13 +38,13 @@ def test_trace_of_each_call_matches_its_static_model(call):
     for e in result.events:
         assert [h.callback for h in e.handlers] == static[(e.path, e.event)], (e.path, e.event)
     tops = {e.path[0] for e in result.events}
-    assert tops == ({"fit#1", "fit#2"} if call.startswith("fine_tune") else {"fit#1"})
+    assert tops == ({"fit", "fit2"} if call.startswith("fine_tune") else {"fit"})
 
 
 def test_custom_example_counts_cancels_and_timings():
     result = quiet_trace("examples/custom_callbacks.py", "fit(1)", batches=3)
     at = result.event_map()
-    train = ("fit#1", "epoch", "train", "batch")
+    train = ("fit", "epoch", "train", "batch")
     before = at[(train, "before_batch")]
     assert before.fired == 3  # capped: synth_learner(n_trn=16) has 16 training batches
     cancels = [(c.exception, c.callback, c.count) for c in before.cancellations]
@@ -52,7 +52,7 @@ def test_custom_example_counts_cancels_and_timings():
     assert at[(train, "after_cancel_batch")].fired == 1
     step = at[(train + ("step",), "before_step")]
     assert [(c.exception, c.callback) for c in step.cancellations] == [("CancelStepException", "SkipFirstStep")]
-    assert result.differences == ("fit#1/epoch/train/batch/step:before_step: Tracer ran only once of 2 times",)
+    assert result.differences == ("fit/epoch/train/batch/step:before_step: Tracer ran only once of 2 times",)
     for e in result.events:
         for h in e.handlers:
             assert h.calls >= 1 and 0 <= h.mean_s <= h.max_s <= h.total_s + 1e-12
@@ -63,13 +63,13 @@ def test_custom_example_counts_cancels_and_timings():
 
 def test_batches_cap():
     result = quiet_trace("tests/fixtures/learners/switches_off.py", "fit(1)", batches=1)
-    train = ("fit#1", "epoch", "train", "batch")
+    train = ("fit", "epoch", "train", "batch")
     assert result.event_map()[(train, "before_batch")].fired == 1
 
 
 def test_switched_off_callback_is_reported():
     result = quiet_trace("tests/fixtures/learners/switches_off.py", "fit(1)")
-    assert "fit#1/epoch/train/batch:after_batch: Lazy never ran (switched off with run=False, or stopped by a cancel)" in result.differences
+    assert "fit/epoch/train/batch:after_batch: Lazy never ran (switched off with run=False, or stopped by a cancel)" in result.differences
 
 
 def test_trace_leaves_no_instrumentation():
@@ -100,6 +100,19 @@ def test_trace_json_round_trip_schema_and_render(tmp_path):
     text = render(result, "txt", show_differences=True)
     assert "Traced fine_tune(1), at most 2 batches per loop" in text and "Differences from the static model:" in text
     assert render(result, "json") == result.to_json()
+    page = render(result, "html", show_differences=True)
+    import collections
+    import re
+
+    import html5lib
+
+    html5lib.HTMLParser(strict=True).parse(page)
+    ids = collections.Counter(re.findall(r'id="([^"]+)"', page))
+    assert [k for k, n in ids.items() if n > 1] == []  # the second fit's anchors are fit2-…
+    assert 'id="phase-fit2-epoch-train-batch"' in page and "Time per callback, most expensive first" in page
+    assert page.count('class="obs"') == sum(1 for e in result.events)  # every fired event is annotated
+    md = render(result, "md", show_differences=True)
+    assert "| callback | total | max | calls | events |" in md and "*trace:* fired" in md
     broken = dict(data, events=[{**data["events"][0], "fired": 0}])
     saved.write_text(json.dumps(broken))
     with pytest.raises(loopdoc.LoopdocError, match="at events/0/fired"):
