@@ -18,7 +18,17 @@ from markupsafe import Markup
 
 from .errors import UsageError
 from .model import Loop
-from .render import _markdown_parser, check_source_url, environment, event_places, markdown_paragraph, render, source_link
+from .render import (
+    _markdown_parser,
+    check_source_url,
+    environment,
+    event_places,
+    markdown_paragraph,
+    printable_model,
+    printable_text,
+    render,
+    source_link,
+)
 
 FRAGMENT_TEMPLATE = "fragment.html.jinja"
 _ANCHOR_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
@@ -120,6 +130,8 @@ def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2,
         check_source_url(source_url)
     env = environment("html", template_dir)
     env.filters["markdown_fragment"] = markdown_fragment
+    loop = printable_model(loop)  # control characters and the like become U+FFFD, as in ``render``
+    title = None if title is None else printable_text(title)
     text = env.get_template(FRAGMENT_TEMPLATE).render(
         loop=loop,
         callbacks={cb.id: cb for cb in loop.callbacks},
@@ -135,10 +147,16 @@ def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2,
 
 
 def markdown_fragment(text: str | None) -> Markup:
-    """Like ``markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
+    """Like ``loopdoc.render.markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
 
     A docstring's ``# Heading`` must not become a heading of the page it is embedded in
-    (nor of its table of contents).
+    (nor of its table of contents). Raw HTML is escaped, never passed through.
+
+    Args:
+        text: Markdown, or ``None``.
+
+    Returns:
+        Safe HTML (empty for no text).
     """
     if not text:
         return Markup("")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as etree
@@ -298,7 +299,7 @@ def _check_options(options: dict[str, Any], where: str) -> None:
         kind = kinds[name]
         if value is None and name not in ("verbose", "callbacks", "lenient"):
             continue
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             raise PluginError(f"{where}: option {name!r} must be {kind.__name__}, got {value!r}")
         if name == "heading_level" and not 1 <= value <= 6:
             raise PluginError(f"{where}: option 'heading_level' must be from 1 to 6, got {value}")
@@ -312,6 +313,4 @@ def _check_options(options: dict[str, Any], where: str) -> None:
 
 
 def _dedent(text: str) -> str:
-    import textwrap
-
     return textwrap.dedent(text.expandtabs(4))

@@ -80,9 +80,9 @@ class LoopdocDirective(SphinxDirective):
         try:
             self._depend(spec_file(spec, folder))
             loop = _CACHE.get(spec, self.options.get("call"), folder)
-            count = self.env.temp_data["loopdoc_count"] = self.env.temp_data.get("loopdoc_count", 0) + 1
+            count = self.env.new_serialno("loopdoc")  # 0, 1, … within this document
             parts = fragment_parts(loop, verbose=verbose, heading_level=1, title=self.options.get("title"),
-                                   id_prefix="" if count == 1 else f"loop{count}-",
+                                   id_prefix="" if count == 0 else f"loop{count + 1}-",
                                    show_callbacks="no-callbacks" not in self.options and config.loopdoc_callbacks,
                                    source_url=self.options.get("source-url", config.loopdoc_source_url))
             from .render import render

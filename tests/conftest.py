@@ -19,20 +19,21 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _fastai_defaults_unchanged():
-    """Undo a test's import of ``fastai.callback.progress``, which appends ``ProgressCallback`` to
-    ``fastai.learner.defaults.callbacks`` for the rest of the process: without this, which callbacks a
-    learner built in a later test gets would depend on the order tests run in."""
+    """Keep ``fastai.learner.defaults.callbacks`` as fastai sets it, without ``ProgressCallback``.
+
+    Importing ``fastai.callback.progress`` (which ``fastai.callback.tracker``, ``.schedule`` and
+    ``fastai.*.all`` do) appends ``ProgressCallback`` for the rest of the process; without this,
+    the callbacks a learner built in one test gets would depend on which tests ran before it.
+    Learners that should have it are loaded in their own process (the examples, via the CLI).
+    """
+    _strip_progress()
+    yield
+    _strip_progress()
+
+
+def _strip_progress() -> None:
     import sys
 
-    had_progress = "fastai.callback.progress" in sys.modules
-    learner = sys.modules.get("fastai.learner")
-    saved = list(learner.defaults.callbacks) if learner is not None else None
-    yield
-    learner = sys.modules.get("fastai.learner")
-    if learner is None:
-        return
-    if saved is not None:
-        learner.defaults.callbacks[:] = saved
-    elif not had_progress and "fastai.callback.progress" in sys.modules:
-        progress = sys.modules["fastai.callback.progress"].ProgressCallback
-        learner.defaults.callbacks[:] = [cb for cb in learner.defaults.callbacks if cb is not progress]
+    learner, progress = sys.modules.get("fastai.learner"), sys.modules.get("fastai.callback.progress")
+    if learner is not None and progress is not None:
+        learner.defaults.callbacks[:] = [cb for cb in learner.defaults.callbacks if cb is not progress.ProgressCallback]
