@@ -22,7 +22,7 @@ __all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "
 
 
 def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
-         namespace: dict[str, Any] | None = None) -> Loop:
+         namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
     """Return the ``Loop`` of a call on ``learn`` without training or changing ``learn``.
 
     Args:
@@ -33,6 +33,8 @@ def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: s
         call: the call to document, e.g. ``"fine_tune(2)"`` or ``"get_preds()"``;
             ``None`` documents ``fit`` with the learner's callbacks (and ``cbs``).
         namespace: names the call's arguments may use, e.g. ``globals()``.
+        at_create: ``id()`` of the callbacks that received ``after_create`` (as
+            ``loopdoc.load.load`` observes them); ``None``: all of the learner's own.
 
     Raises:
         TypeError: an item of ``cbs`` is neither a ``Callback`` nor a ``Callback`` class.
@@ -40,7 +42,8 @@ def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: s
     """
     from .extractors.fastai import as_callbacks, extract
 
-    return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs), call=call, namespace=namespace)
+    return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs), call=call, namespace=namespace,
+                   at_create=at_create)
 
 
 def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False) -> Loop:
@@ -69,7 +72,8 @@ def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False)
     from .load import is_pickle_spec, load, load_pickle
 
     loaded = load_pickle(spec, trust=trust_pickle) if is_pickle_spec(spec) else load(spec)
-    return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
+    return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
+                at_create=loaded.at_create)
 
 
 def trace(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
@@ -94,6 +98,7 @@ def trace(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
     from .trace import run_trace
 
     loaded = load(spec)
-    static = loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
+    static = loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
+                  at_create=loaded.at_create)
     with contextlib.redirect_stdout(sys.stderr):  # fastai prints its progress table; stdout may be the output
         return run_trace(loaded.learner, static, call, loaded.namespace, batches)

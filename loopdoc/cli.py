@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     debug = args.debug or args.debug_top
+    if not debug:  # torch and fastai warn about their own deprecations on import; not the user's concern
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(torch|fastai|fastcore|fasttransform|plum)(\.|$)")
     if args.command == "diff":
         return _diff_command(args, debug)
     if args.command == "card":

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from .creation import watch_creation
 from .errors import LearnerNotFound, LoadError, UsageError
 from .paths import display_path
 
@@ -100,11 +101,14 @@ class Loaded:
         learner: the ``fastai.learner.Learner``.
         loaded_from: ``"<display path or module>:<attr>"``, e.g. ``"examples/synth.py:learn"``.
         namespace: the module's globals, for evaluating a ``--call``'s arguments.
+        at_create: ``id()`` of the callbacks the learner had when ``Learner.__init__``
+            fired ``after_create`` (``loopdoc.creation``), or ``None`` when not observed.
     """
 
     learner: Any
     loaded_from: str
     namespace: dict[str, Any]
+    at_create: frozenset[int] | None = None
 
 
 def load(text: str) -> Loaded:
@@ -135,16 +139,17 @@ def load(text: str) -> Loaded:
     else:
         where, folder, argv0 = spec.target, os.getcwd(), spec.target
         user = None
-    with _as_script(folder, argv0):
+    with _as_script(folder, argv0), watch_creation() as created:
         if spec.is_file:
             module = _exec_file(path, where)
         else:
             module = _import_module(spec.target)
             user = _module_root(spec.target)
         if spec.attr is not None:
-            return Loaded(_from_attr(module, spec.attr, where, user), f"{where}:{spec.attr}", vars(module))
+            learner = _from_attr(module, spec.attr, where, user)
+            return Loaded(learner, f"{where}:{spec.attr}", vars(module), created.get(id(learner)))
     name, learner = _only_learner(module, where)
-    return Loaded(learner, f"{where}:{name}", vars(module))
+    return Loaded(learner, f"{where}:{name}", vars(module), created.get(id(learner)))
 
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -164,7 +169,10 @@ def load_pickle(text: str, *, trust: bool) -> Loaded:
     sibling ``learner.py`` can be found) and prints go to stderr, as for a ``.py``.
     fastai 2.8.12's ``load_learner(fname, cpu=True, pickle_module=pickle)`` calls
     ``torch.load(..., weights_only=False)`` and warns that pickle is insecure; the
-    warning is silenced, since ``trust`` says the user has decided.
+    warning is silenced, since ``trust`` says the user has decided. When a class the
+    learner was exported with cannot be imported, fastai 2.8.12 hides the ``ImportError``
+    (and fails with ``UnboundLocalError``); loopdoc then unpickles once more with the same
+    ``torch.load`` call to report it.
 
     Args:
         text: ``PATH.pkl`` or ``PATH.pickle`` (no ``:ATTR``).
@@ -196,9 +204,29 @@ def load_pickle(text: str, *, trust: bool) -> Loaded:
 
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*load_learner.*insecure pickle", category=UserWarning)
-                return load_learner(path, cpu=True)
+                try:
+                    return load_learner(path, cpu=True)
+                except UnboundLocalError:
+                    # fastai 2.8.12's load_learner catches an ImportError, re-raises only those naming
+                    # fastcore.transform/dispatch, then fails on its unset `res`. Unpickle again with
+                    # the same torch.load call to raise the ImportError it hid.
+                    import pickle
 
-        learner = _run_user_code(unpickle, where, None, "while unpickling")
+                    import torch
+
+                    torch.load(path, map_location="cpu", pickle_module=pickle, weights_only=False)
+                    raise
+
+        try:
+            learner = _run_user_code(unpickle, where, None, "while unpickling")
+        except LoadError as e:
+            cause = e.__cause__
+            if not isinstance(cause, (ImportError, AttributeError)):
+                raise
+            lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+            raise LoadError(f"{where}: cannot unpickle: {type(cause).__name__}: {_one_line(lines[-1] if lines else '')}; "
+                            "the classes and functions the learner was exported with must be importable "
+                            "(the pickle's folder is first on sys.path)") from cause
     learner_cls = _learner_class()
     if learner_cls is None or not isinstance(learner, learner_cls):
         raise LearnerNotFound(f"{where}: holds {_a(type(learner).__name__)}, not a Learner")
@@ -209,12 +237,16 @@ def load_pickle(text: str, *, trust: bool) -> Loaded:
 def _as_script(folder: str, argv0: str) -> Iterator[None]:
     """Run the body as ``python argv0`` would: ``folder`` first on ``sys.path``, ``sys.argv == [argv0]``.
 
-    The user's prints go to stderr. All three are restored afterwards; a
-    ``sys.path`` entry the user's code added is kept.
+    The user's prints go to stderr: ``sys.stdout`` is ``sys.stderr``, and file descriptor 1
+    is a copy of 2, so that ``print(file=sys.__stdout__)``, ``os.write(1, …)``, C
+    libraries and child processes cannot write into a document sent to stdout
+    (``-o -``) either. All are restored afterwards; a ``sys.path`` entry the
+    user's code added is kept.
     """
     argv = sys.argv
     sys.path.insert(0, folder)
     sys.argv = [argv0]
+    saved_fd = _stdout_to_stderr()
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
@@ -222,6 +254,32 @@ def _as_script(folder: str, argv0: str) -> Iterator[None]:
         sys.argv = argv
         with contextlib.suppress(ValueError):  # the user's code may have removed it
             sys.path.remove(folder)
+        if saved_fd is not None:
+            _flush(sys.__stdout__)
+            with contextlib.suppress(OSError):
+                os.dup2(saved_fd, 1)
+            os.close(saved_fd)
+
+
+def _flush(stream: Any) -> None:
+    with contextlib.suppress(Exception):  # None, closed, or a broken replacement
+        stream.flush()
+
+
+def _stdout_to_stderr() -> int | None:
+    """Point file descriptor 1 at what 2 is; return a copy of the old 1 to restore, or ``None`` when either is unusable."""
+    _flush(sys.stdout)
+    _flush(sys.__stdout__)
+    try:
+        saved = os.dup(1)
+    except OSError:
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
 
 
 def _check_file(path: Path, suffixes: tuple[str, ...] = (".py",)) -> None:
@@ -381,6 +439,10 @@ def _from_attr(module: ModuleType, attr: str, where: str, user: Path | None) -> 
     expected = "not a Learner or a zero-argument function returning one"
     if not callable(obj):
         raise LearnerNotFound(f"{where}:{attr} is {_a(type(obj).__name__)}, {expected}")
+    owner = getattr(obj, "__self__", None)
+    if learner_cls is not None and isinstance(owner, learner_cls):  # learn.lr_find would train: not a builder
+        raise LearnerNotFound(f"{where}:{attr} is a method of a Learner, {expected}; "
+                              f"name the Learner ({where}:{attr.rsplit('.', 1)[0]}) and pass the call with --call")
     required = _required_params(obj)
     if required:
         raise LearnerNotFound(f"{where}:{attr} needs arguments ({', '.join(required)}); {expected}")

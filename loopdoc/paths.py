@@ -14,14 +14,19 @@ def display_path(filename: str | os.PathLike[str]) -> str:
         filename: a path, absolute or relative to the working directory.
 
     Returns:
-        The path relative to the working directory when it lies under it, else
-        relative to the longest ``sys.path`` entry holding it (so installed
-        packages show as ``fastai/learner.py``), else absolute; always with
-        ``/`` separators. Raises nothing.
+        Relative to the longest ``sys.path`` entry holding it, when that entry is not the
+        working directory or one of its parents (so an installed package shows as
+        ``fastai/learner.py`` even from a virtualenv inside the project); else relative to
+        the working directory when it lies under it and that is not ``/`` (your own files:
+        ``examples/synth.py``); else absolute. Always with ``/`` separators. Raises nothing.
     """
     path = Path(os.path.abspath(filename))
-    roots = [Path.cwd()] + sorted((Path(os.path.abspath(p)) for p in sys.path if p), key=lambda r: -len(r.parts))
-    for root in roots:
+    cwd = Path.cwd()
+    entries = {Path(os.path.abspath(p)) for p in sys.path if p}
+    installed = sorted((e for e in entries if not cwd.is_relative_to(e)), key=lambda e: -len(e.parts))
+    for root in installed:
         if path.is_relative_to(root):
             return path.relative_to(root).as_posix()
+    if cwd != Path(cwd.anchor) and path.is_relative_to(cwd):
+        return path.relative_to(cwd).as_posix()
     return path.as_posix()

@@ -427,10 +427,50 @@ def markdown_to_html(text: str | None) -> Markup:
     Raw HTML in ``text`` is escaped, never passed through; ``javascript:`` and
     similar links are dropped (markdown-it-py's ``validateLink``); images are
     not rendered (``![alt](url)`` shows as ``!`` and a link), so the page loads nothing.
+    Python names written without backticks keep their underscores and stars
+    (``__call__``, ``*args``, ``**kwargs``; see ``python_names_literal``).
     """
     if not text:
         return Markup("")
-    return Markup(_markdown_parser().render(text))
+    return Markup(_markdown_parser().render(python_names_literal(text)))
+
+
+_CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
+_PY_NAME = re.compile(r"(?<![\\\w`*])(__\w+__|\*\*?[A-Za-z_]\w*+(?!\*))")
+
+
+def python_names_literal(text: str) -> str:
+    """Backslash-escape dunder names and ``*args``/``**kwargs`` outside code, so Markdown shows them as written.
+
+    Docstrings are Markdown by fastai's convention, but most also mention ``__init__`` or
+    ``*args`` without backticks, which Markdown would turn into bold or italics. Code spans
+    and fenced code blocks are left as they are.
+
+    Args:
+        text: a docstring.
+
+    Returns:
+        The same text with ``_`` and ``*`` of such names escaped (``\\_\\_call\\_\\_``).
+    """
+    out, fenced = [], False
+    for line in text.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced or line.startswith("    "):
+            out.append(line)
+            continue
+        parts, last = [], 0
+        for m in _CODE_SPAN.finditer(line):
+            parts.append(_escape_names(line[last:m.start()]))
+            parts.append(m.group(0))
+            last = m.end()
+        parts.append(_escape_names(line[last:]))
+        out.append("".join(parts))
+    return "\n".join(out)
+
+
+def _escape_names(text: str) -> str:
+    return _PY_NAME.sub(lambda m: m.group(0).replace("_", "\\_").replace("*", "\\*"), text)
 
 
 def markdown_inline(text: str | None) -> Markup:

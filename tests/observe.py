@@ -162,7 +162,8 @@ def main(spec: str, out: str, call: str | None) -> None:
 
     with recording() as seen:
         loaded = load(spec)
-        loop = loopdoc.loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)
+        loop = loopdoc.loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
+                            at_create=loaded.at_create)
         run_call(loaded.learner, call or "fit(1)", loaded.namespace)()
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"model": model_events(loop), **seen}, f)

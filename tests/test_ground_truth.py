@@ -17,7 +17,8 @@ import pytest
 from conftest import EXAMPLES, ROOT
 from observe import mismatches
 
-FIXTURES = ["tests/fixtures/learners/model_after_fit.py", "tests/fixtures/learners/no_train_eval.py"]
+FIXTURES = ["tests/fixtures/learners/model_after_fit.py", "tests/fixtures/learners/no_train_eval.py",
+            "tests/fixtures/learners/dispatch_super.py", "tests/fixtures/learners/late_add.py"]
 TRAIN, VALID = ("fit#1", "epoch", "train", "batch"), ("fit#1", "epoch", "validate", "batch")
 
 

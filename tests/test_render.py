@@ -646,3 +646,12 @@ def test_real_example_renders():
     names = [name for _, name, _ in outline]
     assert names[:3] == ["Training loop of " + loop.learner.loaded_from, "create", "fit"]
     assert sum(kind == "event" for _, _, items in outline for kind, _, _ in items) == len(loop.iter_events())
+
+
+def test_python_names_in_docstrings_keep_their_underscores_and_stars():
+    from loopdoc.render import markdown_to_html
+
+    html = str(markdown_to_html("Overrides __call__, takes *args and **kwargs; `__init__` and **bold** *it* stay."))
+    assert "__call__" in html and "*args" in html and "**kwargs" in html
+    assert "<code>__init__</code>" in html and "<strong>bold</strong>" in html and "<em>it</em>" in html
+    assert "<strong>call</strong>" not in html

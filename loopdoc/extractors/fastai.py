@@ -98,7 +98,7 @@ TRAINING_ONLY = "only when training and the batch has targets (`len(self.yb) > 0
 
 
 def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call: str | None = None,
-            namespace: dict[str, Any] | None = None) -> Loop:
+            namespace: dict[str, Any] | None = None, at_create: Iterable[int] | None = None) -> Loop:
     """Build the ``Loop`` of a call on ``learn`` without training it or changing it.
 
     Args:
@@ -112,6 +112,10 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
             a copy that trains nothing (``fastai_call.record_call``). ``None``: the
             learner's callbacks under one ``fit``.
         namespace: names the call's arguments may use (the learner module's globals).
+        at_create: ``id()`` of the callbacks that received ``after_create`` (observed by
+            ``loopdoc.creation.watch_creation`` while loading); ``None``: all of the
+            learner's own callbacks, which is wrong only for callbacks added after
+            ``Learner(...)`` (``learn.add_cb``).
 
     Returns:
         The ``Loop``: phase ``create``, then the phases the call runs (one ``fit``
@@ -126,9 +130,10 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     from fastai.callback import core
 
     own = list(learn.cbs)
+    created = [cb for cb in own if at_create is None or id(cb) in set(at_create)]
     if call is None:
-        extra = [cb for cb in extra_cbs if not any(cb is o for o in own)]
-        fired = [Fired("phase", "fit", tuple(own + extra))]
+        # fit(cbs=...) appends even an instance already attached, and fastai then runs it twice
+        fired = [Fired("phase", "fit", tuple(own + list(extra_cbs)))]
     else:
         fired = record_call(learn, call, namespace or {})
     every: list[Any] = []
@@ -143,7 +148,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
 
     def reader(cbs: Iterable[Any], reset: frozenset[int] = frozenset()) -> _Reader:
         run = run_order(list(cbs))
-        return _Reader(run, ids, core.Callback, inner, own, _training(learn, run, core), reset)
+        return _Reader(run, ids, core.Callback, inner, created, _training(learn, run, core), reset)
 
     training = _training(learn, ordered, core)
     fits = sum(1 for f in fired if f.kind == "phase" and f.name == "fit")
@@ -212,11 +217,11 @@ OUTER_PHASES = {
 class _Reader:
     """Builds phases; knows the callbacks in run order and how fastai dispatches to them."""
 
-    def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], own: list[Any],
+    def __init__(self, ordered: list[Any], ids: dict[int, str], base: type, inner: set[str], created: list[Any],
                  training: dict[str, bool], reset: frozenset[int] = frozenset()):
         self.ordered, self.ids, self.base, self.inner, self.training = ordered, ids, base, inner, training
         self.reset = reset
-        self.at_create = {id(cb) for cb in own}
+        self.at_create = {id(cb) for cb in created}
         self.base_classes = set(base.__mro__)
 
     # -- events ------------------------------------------------------------
@@ -229,21 +234,34 @@ class _Reader:
         for cb in self.ordered:
             if name == "after_create" and id(cb) not in self.at_create:
                 continue
-            handler = self.handler(cb, name, flag)
-            if handler is not None:
-                handlers.append(handler)
+            handlers.extend(self.handlers(cb, name, flag))
         cancel = None
         if cancel_of is not None:
             exc, text = CANCELS[cancel_of]
             cancel = Cancel(exception=exc, next=f"after_{cancel_of}", description=text)
         return Event(name, EVENT_DESCRIPTIONS[name], tuple(handlers), flag, cancel)
 
-    def handler(self, cb: Any, event: str, flag: str | None) -> Handler | None:
-        """What of ``cb`` runs at ``event``, per ``Callback.__call__``; ``None`` when nothing does."""
-        cb_id = self.ids[id(cb)]
+    def handlers(self, cb: Any, event: str, flag: str | None) -> list[Handler]:
+        """What of ``cb`` runs at ``event``, in order; ``[]`` when nothing does.
+
+        ``Learner._call_one`` calls ``cb(event)``. A callback overriding ``__call__`` gets
+        every event there; when that method's code calls ``super()`` (its code names
+        ``super``, as fastai's ``VerboseCallback`` does), ``Callback.__call__`` then runs
+        the event method as usual, after it.
+        """
         dispatch = _own_dispatch(type(cb), self.base)
-        if dispatch is not None:
-            return _handler(cb_id, dispatch, "dispatch", _qualified(_definer(type(cb), "__call__")))
+        if dispatch is None:
+            method = self.handler(cb, event, flag)
+            return [method] if method is not None else []
+        out = [_handler(self.ids[id(cb)], dispatch, "dispatch", _qualified(_definer(type(cb), "__call__")))]
+        if "super" in getattr(getattr(_underlying(dispatch), "__code__", None), "co_names", ()):
+            method = self.handler(cb, event, flag)
+            out += [method] if method is not None else []
+        return out
+
+    def handler(self, cb: Any, event: str, flag: str | None) -> Handler | None:
+        """The event method ``Callback.__call__`` runs for ``cb`` at ``event`` (fastai 2.8), or ``None``."""
+        cb_id = self.ids[id(cb)]
         running = id(cb) in self.reset or _flag(cb, "run", True)
         if not running or (flag is not None and not _flag(cb, flag, True)):
             return None
@@ -539,19 +557,28 @@ def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
 def _callback_ids(ordered: list[Any]) -> dict[int, str]:
     """``Callback.id`` per instance: class name, then ``Name-2``, ``Name-3`` … in run order."""
     seen: dict[str, int] = {}
+    taken: set[str] = set()
     ids = {}
     for cb in ordered:
+        if id(cb) in ids:  # the same instance attached twice (fastai then runs it twice): one id
+            continue
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", type(cb).__name__) or "Callback"
         if not (name[0].isalpha() or name[0] == "_"):
             name = "_" + name
         seen[name] = seen.get(name, 0) + 1
-        ids[id(cb)] = name if seen[name] == 1 else f"{name}-{seen[name]}"
+        candidate = name if seen[name] == 1 else f"{name}-{seen[name]}"
+        while candidate in taken:  # a class literally named "Name-2" (made with type()) must not collide
+            seen[name] += 1
+            candidate = f"{name}-{seen[name]}"
+        taken.add(candidate)
+        ids[id(cb)] = candidate
     return ids
 
 
 def _callback(cb: Any, cb_id: str, base: type) -> Callback:
     cls = type(cb)
-    order = _shown_order(_order(cb)[0])
+    value, problem = _order(cb)
+    order = None if problem else _shown_order(value)
     return Callback(
         id=cb_id,
         name=cls.__name__,
