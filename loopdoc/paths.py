@@ -14,19 +14,29 @@ def display_path(filename: str | os.PathLike[str]) -> str:
         filename: a path, absolute or relative to the working directory.
 
     Returns:
-        Relative to the longest ``sys.path`` entry holding it, when that entry is not the
-        working directory or one of its parents (so an installed package shows as
-        ``fastai/learner.py`` even from a virtualenv inside the project); else relative to
-        the working directory when it lies under it and that is not ``/`` (your own files:
-        ``examples/synth.py``); else absolute. Always with ``/`` separators. Raises nothing.
+        For an installed file (under ``sys.prefix``, ``sys.base_prefix`` or a
+        site-packages folder — also a virtualenv inside the project): relative to the
+        longest ``sys.path`` entry holding it, e.g. ``fastai/learner.py``. For any other
+        file under the working directory (unless that is ``/``): relative to it, e.g.
+        ``examples/synth.py``. Else relative to the longest ``sys.path`` entry holding it,
+        else absolute. Always with ``/`` separators. Raises nothing.
     """
     path = Path(os.path.abspath(filename))
     cwd = Path.cwd()
-    entries = {Path(os.path.abspath(p)) for p in sys.path if p}
-    installed = sorted((e for e in entries if not cwd.is_relative_to(e)), key=lambda e: -len(e.parts))
-    for root in installed:
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
+    entries = sorted({Path(os.path.abspath(p)) for p in sys.path if p}, key=lambda e: -len(e.parts))
+    on_path = next((e for e in entries if path.is_relative_to(e)), None)
+    if on_path is not None and _installed(path):
+        return path.relative_to(on_path).as_posix()
     if cwd != Path(cwd.anchor) and path.is_relative_to(cwd):
         return path.relative_to(cwd).as_posix()
+    if on_path is not None and on_path != Path(on_path.anchor):
+        return path.relative_to(on_path).as_posix()
     return path.as_posix()
+
+
+def _installed(path: Path) -> bool:
+    """``path`` belongs to the Python installation or a virtualenv, not to the user's project."""
+    if any(part in ("site-packages", "dist-packages") for part in path.parts):
+        return True
+    prefixes = {Path(os.path.abspath(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return any(path.is_relative_to(p) for p in prefixes if p != Path(p.anchor))

@@ -50,6 +50,7 @@ def recording() -> Iterator[dict[str, list]]:
     stack: list[str] = []
     tops: dict[str, int] = {}
     ids: dict[int, str] = {}
+    alive: list[Any] = []  # keep every named callback alive, so that id() is never reused for another
     per_class: dict[str, int] = {}
     out: dict[str, list] = {"observed": [], "delegated": []}
 
@@ -58,6 +59,7 @@ def recording() -> Iterator[dict[str, list]]:
             cls = type(cb).__name__
             per_class[cls] = per_class.get(cls, 0) + 1
             ids[id(cb)] = cls if per_class[cls] == 1 else f"{cls}-{per_class[cls]}"
+            alive.append(cb)
         return ids[id(cb)]
 
     def profiler(frame: Any, what: str, arg: Any) -> None:
