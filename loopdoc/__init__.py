@@ -6,7 +6,8 @@ on purpose). Public API:
 - ``loop(learn)``: the ``Loop`` model of a live fastai ``Learner``;
 - ``load_loop(spec)``: the ``Loop`` of ``learner.py[:ATTR]``, ``package.module[:ATTR]``
   or a saved ``loop.json``;
-- ``render(loop, fmt)``: the model as ``html``, ``md``, ``txt`` or ``json`` text.
+- ``render(loop, fmt)``: the model (or a trace) as ``html``, ``md``, ``txt`` or ``json`` text;
+- ``trace_learner(spec, call)``: run the call for real (capped) and record it (``loopdoc.trace.Trace``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .model import SCHEMA_VERSION, Loop, load_json
 from .render import render
 
 __version__ = "0.1.0"
-__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace"]
+__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace_learner"]
 
 
 def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
@@ -76,7 +77,7 @@ def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False)
                 at_create=loaded.at_create)
 
 
-def trace(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
+def trace_learner(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
     """Load a learner, model ``call``, then run it for real and record what happened.
 
     Args:

@@ -271,7 +271,7 @@ def _use_color(stream: Any, environ: Any) -> bool:
 
 def _trace_command(args: argparse.Namespace) -> None:
     """``loopdoc trace``: checks that need no learner first, then load, model, run, write."""
-    from . import trace
+    from . import trace_learner
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
@@ -279,7 +279,7 @@ def _trace_command(args: argparse.Namespace) -> None:
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
     with time_limit(args.timeout, args.spec, doing="running", hard=True):
-        result = trace(args.spec, args.call, batches=args.batches)
+        result = trace_learner(args.spec, args.call, batches=args.batches)
     write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
 
 

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .errors import UsageError
-from .model import Callback, Event, Handler, Loop, Phase, SourceLocation
+from .model import Callback, Event, Handler, Loop, Phase, SourceLocation, json_shape
 
 DIFF_SCHEMA_VERSION = "1.0"
 
@@ -352,7 +352,7 @@ class LoopDiff:
             ``schema_version`` first, then ``same`` and ``summary``, then the fields
             (tuples as lists); events keep their ``kind`` so the tree can be walked.
         """
-        data = _lists(asdict(self))
+        data = json_shape(asdict(self))
         version = data.pop("schema_version")
         return {"schema_version": version, "same": self.same, "summary": self.summary(), **data}
 
@@ -741,14 +741,6 @@ def _merge(old: list[Any], new: list[Any]) -> list[Any]:
         out.insert(out.index(prev) + 1 if prev is not None else 0, item)
         placed.add(item)
     return out
-
-
-def _lists(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _lists(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_lists(v) for v in obj]
-    return obj
 
 
 def show_value(value: Any) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import Any
 
 SCHEMA_VERSION = "1.0"
@@ -237,7 +236,7 @@ class Loop:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict form (tuples become lists, ``schema_version`` first); see ``from_dict``."""
-        data = _lists(asdict(self))
+        data = json_shape(asdict(self))
         return {"schema_version": data.pop("schema_version"), **data}
 
     def to_json(self) -> str:
@@ -332,12 +331,16 @@ class Loop:
         return out
 
 
-def _lists(obj: Any) -> Any:
-    """``obj`` with every tuple turned into a list, recursively (the JSON shape)."""
+def json_shape(obj: Any) -> Any:
+    """``obj`` with every tuple turned into a list, recursively: the shape ``json.loads`` gives back.
+
+    Used by every ``to_dict`` (``Loop``, ``Trace``, ``LoopDiff``), so that a document equals
+    its own JSON round trip.
+    """
     if isinstance(obj, dict):
-        return {k: _lists(v) for k, v in obj.items()}
+        return {k: json_shape(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_lists(v) for v in obj]
+        return [json_shape(v) for v in obj]
     return obj
 
 
@@ -364,6 +367,8 @@ def _node(d: dict[str, Any]) -> Node:
 
 def schema() -> dict[str, Any]:
     """Return the JSON Schema (2020-12) of ``Loop.to_dict()``, read from ``loopdoc/loop.schema.json``."""
+    from importlib import resources  # here: importing it costs ~6 ms that rendering a saved model need not pay
+
     return json.loads(resources.files("loopdoc").joinpath("loop.schema.json").read_text(encoding="utf-8"))
 
 
@@ -384,13 +389,11 @@ def load_json(path: str) -> Any:
             ``SCHEMA_VERSION``, or a document that breaks the schema (the
             message names the field path, e.g. ``phases/0/children/3/name``).
     """
-    import jsonschema
-
     from .errors import LoadError, ModelError
 
     try:
         with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
+            data = json.load(f, parse_constant=_no_constant, parse_float=_finite_float)
     except FileNotFoundError as e:
         raise LoadError(f"{path}: no such file") from e
     except IsADirectoryError as e:
@@ -399,6 +402,8 @@ def load_json(path: str) -> Any:
         raise LoadError(f"{path}: cannot read: {e.strerror or e}") from e
     except json.JSONDecodeError as e:
         raise LoadError(f"{path}:{e.lineno}: not JSON: {e.msg}") from e
+    except _NotFinite as e:
+        raise LoadError(f"{path}: not JSON: {e}") from e
     except UnicodeDecodeError as e:
         raise LoadError(f"{path}: not JSON: not UTF-8 text (byte {e.start})") from e
     except RecursionError as e:
@@ -408,29 +413,112 @@ def load_json(path: str) -> Any:
         from .trace import TRACE_SCHEMA_VERSION as ours_text
         from .trace import Trace, trace_schema
 
-        what, build, checked = "loopdoc trace", Trace.from_dict, _validator(trace_schema())
+        what, build, document_schema = "loopdoc trace", Trace.from_dict, trace_schema()
     else:
-        what, build, checked, ours_text = "loopdoc loop model", Loop.from_dict, _validator(schema()), SCHEMA_VERSION
+        what, build, document_schema, ours_text = "loopdoc loop model", Loop.from_dict, schema(), SCHEMA_VERSION
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, str) and version.split(".")[0].isdigit():
         major, ours = int(version.split(".")[0]), int(ours_text.split(".")[0])
         if major > ours:
             raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads "
                              f"({ours_text}); upgrade loopdoc")
-    try:
-        error = jsonschema.exceptions.best_match(checked.iter_errors(data))
-    except RecursionError as e:
-        raise ModelError(f"{path}: not a {what}: nested too deeply") from e
+    error = None
+    if not _conforms(data, document_schema):  # jsonschema (slow to import) only to find and word the error
+        import jsonschema
+
+        try:
+            error = jsonschema.exceptions.best_match(_validator(document_schema).iter_errors(data))
+        except RecursionError as e:
+            raise ModelError(f"{path}: not a {what}: nested too deeply") from e
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        message = " ".join(error.message.split())
+        where, message = _located(error)
+        message = " ".join(message.split())
         if len(message) > 200:
             message = message[:199] + "…"
         raise ModelError(f"{path}: not a {what}: at {where}: {message}")
+    broken = _broken_reference(data["loop"] if is_trace else data, ["loop"] if is_trace else [])
+    if broken is not None:
+        raise ModelError(f"{path}: not a {what}: at {broken[0]}: {broken[1]}")
     try:
         return build(data)
     except (KeyError, TypeError, ValueError) as e:  # the schema should have caught it
         raise ModelError(f"{path}: not a {what}: {type(e).__name__}: {e}") from e
+
+
+class _NotFinite(ValueError):
+    """``NaN``, ``Infinity`` or a number too large for a float: Python's ``json`` accepts them, JSON does not."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotFinite(f"{text[:40]} is too large for a number")
+    return value
+
+
+def _located(error: Any) -> tuple[str, str]:
+    """``(field path, message)`` of a schema error, looking inside a failed ``anyOf`` over node kinds.
+
+    ``children`` items are ``anyOf`` phase/event/step; the error jsonschema reports for a
+    broken event is then "{…the whole event…} is not valid under any of the given schemas".
+    This reports the error inside the branch whose ``kind`` matches the item instead, or,
+    for an unknown ``kind``, which kinds are allowed.
+    """
+    from jsonschema.exceptions import best_match
+
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[Any, list[Any]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        kind_errors = [e for errors in branches.values() for e in errors if e.validator == "const" and list(e.relative_path) == ["kind"]]
+        matching = [errors for errors in branches.values() if not any(e in kind_errors for e in errors)]
+        if len(matching) == 1:
+            error = best_match(matching[0])
+            continue
+        if kind_errors and not matching and isinstance(error.instance, dict):
+            kinds = ", ".join(repr(e.validator_value) for e in kind_errors)
+            where = "/".join(str(p) for p in [*error.absolute_path, "kind"])
+            return where, f"{error.instance.get('kind')!r} is not one of {kinds}"
+        break
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator in ("anyOf", "oneOf"):
+        return where, f"not valid under any of the given schemas ({type(error.instance).__name__})"
+    return where, error.message
+
+
+def _broken_reference(loop: dict[str, Any], prefix: list[str]) -> tuple[str, str] | None:
+    """What the schema cannot say: callback ids are unique and every handler names one. ``(path, problem)`` or ``None``."""
+    ids: set[str] = set()
+    for i, cb in enumerate(loop["callbacks"]):
+        if cb["id"] in ids:
+            return "/".join([*prefix, "callbacks", str(i), "id"]), f"{cb['id']!r} is the id of an earlier callback"
+        ids.add(cb["id"])
+    stack = [([*prefix, "phases", str(i)], phase) for i, phase in enumerate(loop["phases"])]
+    while stack:
+        here, node = stack.pop(0)
+        if node["kind"] == "phase":
+            stack[:0] = [([*here, "children", str(i)], child) for i, child in enumerate(node["children"])]
+        elif node["kind"] == "event":
+            for i, handler in enumerate(node["handlers"]):
+                if handler["callback"] not in ids:
+                    return ("/".join([*here, "handlers", str(i), "callback"]),
+                            f"{handler['callback']!r} is not the id of a callback in callbacks")
+    return None
+
+
+def _conforms(data: Any, document_schema: dict[str, Any]) -> bool:
+    """``loopdoc.schema_check.conforms`` against ``document_schema`` (refs to the loop schema resolved); ``False`` when unsure."""
+    from .schema_check import Unsupported, conforms
+
+    loop = schema()
+    try:
+        return conforms(data, document_schema, {loop["$id"]: loop, document_schema["$id"]: document_schema})
+    except (Unsupported, RecursionError):
+        return False
 
 
 def _validator(document_schema: dict[str, Any]) -> Any:

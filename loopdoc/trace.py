@@ -26,7 +26,7 @@ from importlib import resources
 from types import MethodType
 from typing import Any
 
-from .model import Loop
+from .model import Loop, json_shape
 
 TRACE_SCHEMA_VERSION = "1.0"
 PHASES = ("fit", "epoch", "train", "validate", "batch", "backward", "step")
@@ -118,9 +118,7 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict form (``loop`` as ``Loop.to_dict``); see ``from_dict``."""
-        data = asdict(self)
-        data["loop"] = self.loop.to_dict()
-        data = json.loads(json.dumps(data))  # tuples → lists
+        data = json_shape({**asdict(self), "loop": self.loop.to_dict()})
         return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
 
     def to_json(self) -> str:

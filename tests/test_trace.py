@@ -23,7 +23,7 @@ CALLS = ["fit(1)", "fit_one_cycle(1)", "fit_flat_cos(1)", "fit_sgdr(1, 1)", "fin
 
 def quiet_trace(spec: str, call: str, batches: int = 2) -> Trace:
     with contextlib.redirect_stderr(io.StringIO()):
-        return loopdoc.trace(spec, call, batches=batches)
+        return loopdoc.trace_learner(spec, call, batches=batches)
 
 
 @pytest.mark.parametrize("call", CALLS)
