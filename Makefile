@@ -1,11 +1,12 @@
 # make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
 # make test    : install into .venv (first time only) and run the whole test suite
+# make bench   : speed against the floor of each command (benchmarks/run.py; a few minutes)
 # make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test lint golden docs
+.PHONY: install example test lint golden docs bench
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,3 +31,6 @@ golden: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py

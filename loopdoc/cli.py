@@ -53,6 +53,20 @@ class _Parser(argparse.ArgumentParser):
         """
         self.exit(2, f"Error: {self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
 
+    def format_help(self) -> str:
+        """argparse's help, after filling in help texts deferred with ``_lazy_help`` (they import modules)."""
+        for action in self._actions:
+            lazy = getattr(action, "lazy_help", None)
+            if lazy is not None:
+                action.help = lazy()
+        return super().format_help()
+
+
+def _lazy_help(action: argparse.Action, make: Any) -> None:
+    """Let ``action``'s help text be made only when help is shown: importing ``loopdoc.diff`` for it
+    would cost every ``loopdoc render`` ~20 ms."""
+    action.lazy_help = make  # type: ignore[attr-defined]
+
 
 CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one_cycle(3, 1e-3)', 'fine_tune(2)', "
              "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
@@ -113,8 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
     t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
 
-    from .diff import IGNORABLE
-
     d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
@@ -124,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file (format from its extension: .txt, .md, .html, .json); default - (the terminal)")
     d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
-    d.add_argument("--ignore", action="append", default=[], metavar="WHAT",
-                   help=f"leave out of the comparison (repeat, or separate with commas): {', '.join(IGNORABLE)}")
+    _lazy_help(d.add_argument("--ignore", action="append", default=[], metavar="WHAT"), _ignore_help)
 
     k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
@@ -160,6 +171,12 @@ def _no_waiting_for_user_threads(run: Any) -> Any:
         return code
 
     return main
+
+
+def _ignore_help() -> str:
+    from .diff import IGNORABLE
+
+    return f"leave out of the comparison (repeat, or separate with commas): {', '.join(IGNORABLE)}"
 
 
 @_no_waiting_for_user_threads

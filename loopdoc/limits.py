@@ -119,7 +119,14 @@ def _give_up(message: str) -> None:
 
 
 def lingering_threads(before: Iterable[threading.Thread]) -> list[threading.Thread]:
-    """The live non-daemon threads that were not in ``before`` (a ``threading.enumerate()`` taken earlier)."""
+    """The non-daemon threads started since ``before`` and still running: those Python would wait for at exit.
+
+    Args:
+        before: ``threading.enumerate()`` taken before the user's code ran.
+
+    Returns:
+        The threads, in ``threading.enumerate()`` order; ``[]`` when none.
+    """
     known = set(before)
     return [t for t in threading.enumerate()
             if t not in known and t.is_alive() and not t.daemon and t is not threading.current_thread()]

@@ -156,7 +156,14 @@ PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 def is_pickle_spec(text: str) -> bool:
-    """``True`` when ``text`` names a pickled learner (``learn.export()``): ``PATH.pkl`` or ``PATH.pickle``, maybe with ``:ATTR``."""
+    """Whether a spec names a pickled learner (``learn.export()``, fastai's default name ``export.pkl``).
+
+    Args:
+        text: the spec as given: ``PATH.pkl`` or ``PATH.pickle`` (any case), maybe followed by ``:ATTR``.
+
+    Returns:
+        ``True`` for a pickle; it is then loaded by ``load_pickle``, which refuses an ``ATTR``.
+    """
     target = text.rpartition(":")[0] if ":" in text and not text.lower().endswith(PICKLE_SUFFIXES) else text
     return target.lower().endswith(PICKLE_SUFFIXES)
 
@@ -240,10 +247,13 @@ def _as_script(folder: str, argv0: str) -> Iterator[None]:
     The user's prints go to stderr: ``sys.stdout`` is ``sys.stderr``, and file descriptor 1
     is a copy of 2, so that ``print(file=sys.__stdout__)``, ``os.write(1, …)``, C
     libraries and child processes cannot write into a document sent to stdout
-    (``-o -``) either. All are restored afterwards; a ``sys.path`` entry the
-    user's code added is kept.
+    (``-o -``) either. All are restored afterwards, and so is the working directory
+    (a script may ``os.chdir`` to its data; loopdoc's output paths and the source paths it
+    shows stay relative to where it was started); a ``sys.path`` entry the user's code
+    added is kept.
     """
     argv = sys.argv
+    cwd = _getcwd()
     sys.path.insert(0, folder)
     sys.argv = [argv0]
     saved_fd = _stdout_to_stderr()
@@ -252,6 +262,9 @@ def _as_script(folder: str, argv0: str) -> Iterator[None]:
             yield
     finally:
         sys.argv = argv
+        if cwd is not None and _getcwd() != cwd:
+            with contextlib.suppress(OSError):
+                os.chdir(cwd)
         with contextlib.suppress(ValueError):  # the user's code may have removed it
             sys.path.remove(folder)
         if saved_fd is not None:
@@ -259,6 +272,13 @@ def _as_script(folder: str, argv0: str) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.dup2(saved_fd, 1)
             os.close(saved_fd)
+
+
+def _getcwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the working directory was removed
+        return None
 
 
 def _flush(stream: Any) -> None:

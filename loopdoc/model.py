@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = "1.0"
@@ -367,7 +368,10 @@ def _node(d: dict[str, Any]) -> Node:
 
 def schema() -> dict[str, Any]:
     """Return the JSON Schema (2020-12) of ``Loop.to_dict()``, read from ``loopdoc/loop.schema.json``."""
-    from importlib import resources  # here: importing it costs ~6 ms that rendering a saved model need not pay
+    here = Path(__file__).with_name("loop.schema.json")  # a plain file in any normal install: no importlib.resources (~6 ms)
+    if here.is_file():
+        return json.loads(here.read_text(encoding="utf-8"))
+    from importlib import resources
 
     return json.loads(resources.files("loopdoc").joinpath("loop.schema.json").read_text(encoding="utf-8"))
 

@@ -10,22 +10,26 @@ imports torch or fastai.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
-import tempfile
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from .diff import LoopDiff, first_line, show_value, text_diff
 from .errors import OutputError, UsageError
 from .model import Event, Loop, Phase, SourceLocation, Step
-from .trace import EventTrace, Trace
+
+if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay ~30 ms for them
+    from .diff import LoopDiff
+    from .trace import EventTrace, Trace
 
 TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja"}
 FORMATS = ("html", "md", "json", "txt")
@@ -92,7 +96,7 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     loop, title = printable_model(loop), None if title is None else printable_text(title)
-    trace = loop if isinstance(loop, Trace) else None
+    trace = loop if _is_trace(loop) else None
     if trace is not None:
         loop = trace.loop
         title = title or f"Trace of {trace.call} on {loop.learner.loaded_from}"
@@ -125,11 +129,19 @@ _NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
 def printable_text(text: str) -> str:
     """``text`` with line breaks as ``\\n`` and every character that is not text (see ``_NOT_TEXT``) as U+FFFD.
 
-    ``\\r\\n`` and a lone ``\\r`` become ``\\n``. Used on all model text before the HTML,
-    Markdown and text templates see it; the JSON format keeps the model's text exactly.
+    ``\\r\\n``, a lone ``\\r`` and the Unicode line and paragraph separators (U+2028,
+    U+2029, which ``str.splitlines`` and so Jinja's ``indent`` break lines at, but Markdown
+    does not) become ``\\n``. Used on all model text before the HTML, Markdown and text
+    templates see it; the JSON format keeps the model's text exactly.
+
+    Args:
+        text: any model text (a docstring, a name, a note).
+
+    Returns:
+        The text, unchanged when it holds none of those characters.
     """
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text or "\u2028" in text or "\u2029" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
     return _NOT_TEXT.sub("\ufffd", text)
 
 
@@ -160,6 +172,12 @@ def printable_model(model: Loop | Trace) -> Loop | Trace:
     return type(model).from_dict(data) if changed else model  # type: ignore[arg-type]
 
 
+def _is_trace(obj: object) -> bool:
+    """``isinstance(obj, loopdoc.trace.Trace)`` without importing ``loopdoc.trace`` (no ``Trace`` exists before it is)."""
+    module = sys.modules.get("loopdoc.trace")
+    return module is not None and isinstance(obj, module.Trace)
+
+
 DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}
 _ANSI = {"add": "\x1b[32m", "remove": "\x1b[31m", "change": "\x1b[33m", "move": "\x1b[36m",
          "bold": "\x1b[1m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
@@ -182,6 +200,8 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
     Raises:
         UsageError: unknown ``fmt``.
     """
+    from .diff import first_line, show_value, text_diff
+
     if fmt == "json":
         return diff.to_json()
     if fmt not in DIFF_TEMPLATES:
@@ -377,6 +397,55 @@ class _Environment(jinja2.Environment):
         return f"{BUILTIN_PREFIX}/{template}" if template == parent else template
 
 
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's on-disk cache of compiled templates, which never fails a render: a cache it cannot read or write is no cache."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # unreadable, truncated or foreign: compile instead
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except Exception:  # read-only or full disk: the next run compiles again
+            pass
+
+
+def template_cache_dir() -> Path | None:
+    """Where compiled templates are cached.
+
+    Compiling loopdoc's templates takes ~60 ms, more than a third of ``loopdoc render
+    loop.json``; a cached template is checked against its source (Jinja's
+    ``FileSystemBytecodeCache`` keys it by name and file and stores a checksum of the
+    source), so an edited template or a user's ``--template-dir`` one is compiled afresh.
+
+    Returns:
+        ``$LOOPDOC_CACHE_DIR`` (set but empty: ``None``, no cache), else
+        ``$XDG_CACHE_HOME/loopdoc``, else ``~/.cache/loopdoc``; ``None`` when there is no home.
+    """
+    configured = os.environ.get("LOOPDOC_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return None if base.startswith("~") else Path(base) / "loopdoc"
+
+
+def _bytecode_cache(fmt: str) -> jinja2.BytecodeCache | None:
+    """A ``_QuietBytecodeCache`` in ``template_cache_dir()/templates-<fmt>`` (one per format: autoescaping is
+    compiled in), or ``None`` when there is no cache folder or it cannot be made."""
+    folder = template_cache_dir()
+    if folder is None:
+        return None
+    folder = folder / f"templates-{fmt}"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _QuietBytecodeCache(str(folder))
+
+
 def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) -> jinja2.Environment:
     """A fresh Jinja environment for ``fmt``: autoescaping on for ``html`` only, strict undefined.
 
@@ -403,6 +472,7 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(fmt),
     )
     env.filters["markdown"] = markdown_to_html
     env.filters["markdown_inline"] = markdown_inline
@@ -421,6 +491,13 @@ def _markdown_parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_markdown_parser() -> MarkdownIt:
+    """One ``_markdown_parser()`` for the filters, which never change it: building one costs ~1 ms, and a page has
+    dozens of docstrings. (``_markdown_parser()`` itself stays fresh: callers may add render rules.)"""
+    return _markdown_parser()
+
+
 def markdown_to_html(text: str | None) -> Markup:
     """Render a docstring's Markdown (CommonMark plus tables and strikethrough) as safe HTML.
 
@@ -432,7 +509,7 @@ def markdown_to_html(text: str | None) -> Markup:
     """
     if not text:
         return Markup("")
-    return Markup(_markdown_parser().render(python_names_literal(text)))
+    return Markup(_shared_markdown_parser().render(python_names_literal(text)))
 
 
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
@@ -480,7 +557,7 @@ def markdown_inline(text: str | None) -> Markup:
     """
     if not text:
         return Markup("")
-    return Markup(_markdown_parser().renderInline(" ".join(text.split("\n"))))
+    return Markup(_shared_markdown_parser().renderInline(" ".join(text.split("\n"))))
 
 
 # What makes a line start a block rather than continue a paragraph: a code fence, heading,
@@ -555,6 +632,8 @@ def write_output(text: str, output: str) -> None:
             with open(output, "wb") as f:
                 f.write(data)
             return
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent)
     except (OSError, ValueError) as e:
         raise OutputError(f"{output}: cannot write: {getattr(e, 'strerror', None) or e}") from e

@@ -278,7 +278,9 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
         finally:
             batch_time[0] += time.perf_counter() - t0
 
-    for cb in learn.cbs.sorted("order"):  # the learner's own come first, as in the static model
+    from .extractors.fastai import run_order  # fastai's order, also when an `order` that raises would stop fastai's sort
+
+    for cb in run_order(list(learn.cbs)):  # the learner's own come first, as in the static model
         instrument(cb)
     patches = {"_call_one": call_one, "all_batches": all_batches, "one_batch": timed_one_batch}
     for attr, fn in patches.items():

@@ -93,6 +93,8 @@ class Case:
         setup: prepares ``{tmp}`` (e.g. a file in the way), given ``{tmp}`` and ``{model}``.
         out: the output path under ``{tmp}``.
         fastai: the case imports fastai (3–5 s): it runs once, with an existing output.
+        noisy: the learner prints to stderr (what it prints to stdout goes there too), so
+            the ``Error:`` line is the last line of stderr rather than the only one.
     """
 
     args: list[str]
@@ -101,6 +103,7 @@ class Case:
     setup: Callable[[Path, Path], None] | None = None
     out: str = "out.html"
     fastai: bool = False
+    noisy: bool = False
 
 
 def _file(name: str, content: str = "in the way\n") -> Callable[[Path, Path], None]:
@@ -115,6 +118,32 @@ def _broken_model(tmp: Path, model: Path) -> None:
     data = json.loads(model.read_text())
     data["phases"][0]["name"] = 123
     (tmp / "broken_model.json").write_text(json.dumps(data))
+
+
+def _edited_model(name: str, edit: Callable[[dict], object]) -> Callable[[Path, Path], None]:
+    """A setup writing ``{tmp}/NAME``: the valid model after ``edit(data)`` changed it in place."""
+    def setup(tmp: Path, model: Path) -> None:
+        data = json.loads(model.read_text())
+        edit(data)
+        (tmp / name).write_text(json.dumps(data))
+
+    return setup
+
+
+def _first_event(data: dict) -> dict:
+    """The first event with a handler, depth first (``before_fit`` or deeper)."""
+    stack = list(data["phases"])
+    while stack:
+        node = stack.pop(0)
+        if node["kind"] == "phase":
+            stack[:0] = node["children"]
+        elif node["kind"] == "event" and node["handlers"]:
+            return node
+    raise AssertionError("no event with a handler")
+
+
+def _bytes(name: str, content: bytes) -> Callable[[Path, Path], None]:
+    return lambda tmp, model: (tmp / name).write_bytes(content)
 
 
 def _bad_template(tmp: Path, model: Path) -> None:
@@ -152,6 +181,29 @@ CASES = {
                                ("attrs.py:not_a_learner()", "returned an int", "not a Learner")),
     "attr-needs-args": Case(["render", "{fx}/attrs.py:needs_args", "-o", "{out}"], 3,
                             ("attrs.py:needs_args", "needs arguments (dls, model)")),
+    # The learner's code hangs, leaves threads running or prints megabytes (no fastai)
+    "timeout": Case(["render", "{fx}/hangs.py", "--timeout", "0.5", "-o", "{out}"], 4,
+                    ("hangs.py: still loading after 0.5 s (--timeout 0.5)", "it was running tests/fixtures/broken/hangs.py:5")),
+    "timeout-show": Case(["show", "{fx}/hangs.py", "--timeout", "0.5"], 4, ("hangs.py", "still loading after 0.5 s")),
+    "timeout-trace": Case(["trace", "{fx}/hangs.py", "--timeout", "0.5", "-o", "{out}"], 4, ("hangs.py", "still running after 0.5 s")),
+    "timeout-swallowed": Case(["render", "{fx}/hangs_stubbornly.py", "--timeout", "0.5", "-o", "{out}"], 4,  # ~3.5 s
+                              ("hangs_stubbornly.py", "still loading after 0.5 s", "did not stop; gave up")),
+    "timeout-negative": Case(["render", "{fx}/hangs.py", "--timeout", "-1", "-o", "{out}"], 2, ("--timeout -1", "positive")),
+    "timeout-not-a-number": Case(["render", "{fx}/hangs.py", "--timeout", "soon", "-o", "{out}"], 2,
+                                 ("--timeout", "invalid float value: 'soon'")),
+    "thread-left-running": Case(["render", "{fx}/threads.py", "-o", "{out}"], 3, ("threads.py", "no Learner", "poll_forever")),
+    "prints-megabytes": Case(["render", "{fx}/prints_a_lot.py", "-o", "-", "--format", "json"], 3,
+                             ("prints_a_lot.py", "no Learner"), noisy=True),
+    # Pickles (learn.export()): refused without --trust-pickle, before anything is read
+    "pickle-untrusted": Case(["render", "{tmp}/export.pkl", "-o", "{out}"], 2,
+                             ("export.pkl", "pickled Learner", "runs any code", "--trust-pickle"), setup=_file("export.pkl")),
+    "pickle-show-untrusted": Case(["show", "{tmp}/export.pkl"], 2, ("export.pkl", "--trust-pickle"), setup=_file("export.pkl")),
+    "pickle-attr": Case(["render", "{tmp}/export.pkl:learn", "--trust-pickle", "-o", "{out}"], 2, ("export.pkl", "no ATTR"),
+                        setup=_file("export.pkl")),
+    "pickle-missing": Case(["render", "{fx}/no_such_export.pkl", "--trust-pickle", "-o", "{out}"], 4,
+                           ("no_such_export.pkl", "no such file")),
+    "pickle-garbage": Case(["render", "{tmp}/garbage.pkl", "--trust-pickle", "-o", "{out}"], 4,
+                           ("garbage.pkl", "while unpickling"), setup=_file("garbage.pkl", "not a pickle\n"), fastai=True),
     # ModelError (3) and LoadError (4): saved models
     "json-missing": Case(["render", "{fx}/no_such_loop.json", "-o", "{out}"], 4, ("no_such_loop.json", "no such file")),
     "json-malformed": Case(["render", "{fx}/not_json.json", "-o", "{out}"], 4, ("not_json.json:4", "not JSON")),
@@ -159,6 +211,27 @@ CASES = {
     "json-newer": Case(["render", "{fx}/newer.json", "-o", "{out}"], 3, ("newer.json", "schema_version 2.0 is newer")),
     "json-field": Case(["render", "{tmp}/broken_model.json", "-o", "{out}"], 3,
                        ("broken_model.json", "phases/0/name", "not of type 'string'"), setup=_broken_model),
+    "json-empty": Case(["render", "{tmp}/empty.json", "-o", "{out}"], 4, ("empty.json:1", "not JSON"), setup=_file("empty.json", "")),
+    "json-not-utf8": Case(["render", "{tmp}/latin1.json", "-o", "{out}"], 4, ("latin1.json", "not UTF-8"),
+                          setup=_bytes("latin1.json", '{"call": "fit \u00e9"}'.encode("latin-1"))),
+    "json-nan": Case(["render", "{tmp}/nan.json", "-o", "{out}"], 4, ("nan.json", "NaN is not a JSON number"),
+                     setup=_file("nan.json", '{"schema_version": "1.0", "order": NaN}')),
+    "json-top-level-array": Case(["render", "{tmp}/array.json", "-o", "{out}"], 3, ("array.json", "(top level)", "not of type 'object'"),
+                                 setup=_file("array.json", "[1, 2]")),
+    "json-missing-field": Case(["render", "{tmp}/m.json", "-o", "{out}"], 3, ("m.json", "(top level)", "'phases' is a required property"),
+                               setup=_edited_model("m.json", lambda d: d.pop("phases"))),
+    "json-unknown-kind": Case(["render", "{tmp}/m.json", "-o", "{out}"], 3,
+                              ("m.json", "phases/1/children/1/kind", "'teleport' is not one of 'phase', 'event', 'step'"),
+                              setup=_edited_model("m.json", lambda d: d["phases"][1]["children"][1].update(kind="teleport"))),
+    "json-deep-field": Case(["render", "{tmp}/m.json", "-o", "{out}"], 3, ("m.json", "/handlers/0/doc", "5 is not of type"),
+                            setup=_edited_model("m.json", lambda d: _first_event(d)["handlers"][0].update(doc=5))),
+    "json-unknown-callback": Case(["render", "{tmp}/m.json", "-o", "{out}"], 3,
+                                  ("m.json", "/handlers/0/callback", "'Nope' is not the id of a callback"),
+                                  setup=_edited_model("m.json", lambda d: _first_event(d)["handlers"][0].update(callback="Nope"))),
+    "json-duplicate-id": Case(["show", "{tmp}/m.json"], 3, ("m.json", "callbacks/3/id", "the id of an earlier callback"),
+                              setup=_edited_model("m.json", lambda d: d["callbacks"].append(d["callbacks"][0]))),
+    "json-trace-newer": Case(["render", "{tmp}/t.json", "-o", "{out}"], 3, ("t.json", "schema_version 9.0 is newer"),
+                             setup=_file("t.json", '{"kind": "trace", "schema_version": "9.0"}')),
     # UsageError (2) and argparse (2)
     "format-unknown": Case(["render", "{model}", "--format", "xyz", "-o", "{out}"], 2, ("--format", "'xyz'", "invalid choice")),
     "extension-unknown": Case(["render", "{model}", "-o", "{out}"], 2, ("out.pdf", "unknown output extension '.pdf'"),
@@ -218,9 +291,12 @@ def run_case(case: Case, tmp: Path, model: Path, *, existing: bool) -> None:
 
     result = run(*args)
 
-    assert result.returncode == case.code, result.stderr
+    assert result.returncode == case.code, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     lines = loopdoc_lines(result.stderr)
+    if case.noisy:  # the learner's own output comes first
+        assert len(lines) > 1000 and not [line for line in lines[:-1] if line.startswith("Error:")]
+        lines = lines[-1:]
     assert len(lines) == 1, f"expected one Error line, got {lines!r}"
     assert re.match(r"^Error: ", lines[0]), lines[0]
     for phrase in case.phrases:

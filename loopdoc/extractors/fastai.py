@@ -433,11 +433,18 @@ def _order(cb: Any) -> tuple[Any, str | None]:
 
 
 def order_problems(cbs: list[Any]) -> dict[int, str]:
-    """The callbacks whose ``order`` makes fastai's sort fail, by ``id``, each with a phrase saying why.
+    """The callbacks whose ``order`` makes fastai's sort fail, and why.
 
-    An ``order`` that raises fails the sort; so do keys that do not compare with each
-    other (``"late"`` among numbers, ``None``), and then each callback whose ``order``
-    is not a real number is blamed.
+    An ``order`` that raises fails the sort (fastcore's ``sorted_ex`` reads
+    ``getattr(cb, 'order', 0)``); so do keys that do not compare with each other
+    (``"late"`` among numbers, ``None``), and then each callback whose ``order`` is not a
+    real number is blamed.
+
+    Args:
+        cbs: the callbacks sorted together (fastai sorts ``learn.cbs`` at every event).
+
+    Returns:
+        ``{id(cb): phrase}``, e.g. ``"raises ValueError: boom"``; ``{}`` when fastai can sort them.
     """
     problems: dict[int, str] = {}
     keys = []
