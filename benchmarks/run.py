@@ -84,10 +84,10 @@ def startup(repeats: int, tmp: Path) -> None:
     render = [PY, "-m", "loopdoc", "render", str(model), "-o", str(tmp / "x.html")]
     importtime = subprocess.run([PY, "-X", "importtime", *render[1:]], cwd=ROOT, capture_output=True, text=True).stderr
     heavy = sorted({line.split("|")[-1].strip().split(".")[0] for line in importtime.splitlines()
-                    if line.split("|")[-1].strip().split(".")[0] in ("torch", "fastai", "jsonschema", "numpy")})
+                    if line.split("|")[-1].strip().split(".")[0] in ("torch", "fastai", "numpy")})
     compare("startup: render a saved model", ("loopdoc render loop.json -o x.html", render),
             ("python -c 'import jinja2, markdown_it'", [PY, "-c", "import jinja2, markdown_it"]), repeats, 1.5)
-    print(f"  imports torch, fastai, numpy or jsonschema: {', '.join(heavy) if heavy else 'none'}")
+    print(f"  imports torch, fastai or numpy: {', '.join(heavy) if heavy else 'none'}")
 
 
 def learner(repeats: int, tmp: Path) -> None:

@@ -426,14 +426,12 @@ def load_json(path: str) -> Any:
         if major > ours:
             raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads "
                              f"({ours_text}); upgrade loopdoc")
-    error = None
-    if not _conforms(data, document_schema):  # jsonschema (slow to import) only to find and word the error
-        import jsonschema
+    import jsonschema  # the validator: a well-kept library, not our own (about 60 ms to import)
 
-        try:
-            error = jsonschema.exceptions.best_match(_validator(document_schema).iter_errors(data))
-        except RecursionError as e:
-            raise ModelError(f"{path}: not a {what}: nested too deeply") from e
+    try:
+        error = jsonschema.exceptions.best_match(_validator(document_schema).iter_errors(data))
+    except RecursionError as e:
+        raise ModelError(f"{path}: not a {what}: nested too deeply") from e
     if error is not None:
         where, message = _located(error)
         message = " ".join(message.split())
@@ -512,17 +510,6 @@ def _broken_reference(loop: dict[str, Any], prefix: list[str]) -> tuple[str, str
                     return ("/".join([*here, "handlers", str(i), "callback"]),
                             f"{handler['callback']!r} is not the id of a callback in callbacks")
     return None
-
-
-def _conforms(data: Any, document_schema: dict[str, Any]) -> bool:
-    """``loopdoc.schema_check.conforms`` against ``document_schema`` (refs to the loop schema resolved); ``False`` when unsure."""
-    from .schema_check import Unsupported, conforms
-
-    loop = schema()
-    try:
-        return conforms(data, document_schema, {loop["$id"]: loop, document_schema["$id"]: document_schema})
-    except (Unsupported, RecursionError):
-        return False
 
 
 def _validator(document_schema: dict[str, Any]) -> Any:
