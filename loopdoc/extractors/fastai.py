@@ -130,7 +130,8 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     from fastai.callback import core
 
     own = list(learn.cbs)
-    created = [cb for cb in own if at_create is None or id(cb) in set(at_create)]
+    received = None if at_create is None else set(at_create)
+    created = [cb for cb in own if received is None or id(cb) in received]
     if call is None:
         # fit(cbs=...) appends even an instance already attached, and fastai then runs it twice
         fired = [Fired("phase", "fit", tuple(own + list(extra_cbs)))]
