@@ -1,13 +1,13 @@
 """loopdoc: make a callback-driven training loop legible and publishable.
 
-Importing this package imports neither torch nor fastai (``loopdoc.fastai`` does,
+Importing this package imports neither torch nor any framework (``loopdoc.fastai`` does,
 on purpose). Public API:
 
-- ``loop(learn)``: the ``Loop`` model of a live fastai ``Learner``;
+- ``loop(trainer)``: the ``Loop`` model of a live trainer (a fastai ``Learner``);
 - ``load_loop(spec)``: the ``Loop`` of ``learner.py[:ATTR]``, ``package.module[:ATTR]``
-  or a saved ``loop.json``;
+  or a saved ``loop.json`` (the user's code runs in a worker process: ``loopdoc.resolve``);
 - ``render(loop, fmt)``: the model (or a trace) as ``html``, ``md``, ``txt`` or ``json`` text;
-- ``trace_learner(spec, call)``: run the call for real (capped) and record it (``loopdoc.trace.Trace``).
+- ``trace_learner(spec, call)``: run the call for real (capped) and record it (a ``loopdoc.model.trace.Trace``).
 """
 
 from __future__ import annotations
@@ -22,84 +22,79 @@ __version__ = "0.1.0"
 __all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace_learner"]
 
 
-def loop(learn: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
+def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
          namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
-    """Return the ``Loop`` of a call on ``learn`` without training or changing ``learn``.
+    """Return the ``Loop`` of a call on a live trainer, without training or changing it.
 
     Args:
-        learn: a ``fastai.learner.Learner``.
+        trainer: a fastai ``Learner`` (or any framework's trainer an installed adapter knows).
         loaded_from: how to name its origin in the model.
-        cbs: a ``Callback`` instance or class, or a list of them, to list as if
-            passed to ``fit(cbs=...)``; classes are instantiated with no arguments.
+        cbs: callbacks (instances or classes, or a list of them) to list as if the call added
+            them (fastai: ``fit(cbs=...)``); classes are instantiated with no arguments.
         call: the call to document, e.g. ``"fine_tune(2)"`` or ``"get_preds()"``;
-            ``None`` documents ``fit`` with the learner's callbacks (and ``cbs``).
+            ``None`` documents the framework's default (fastai: ``fit``).
         namespace: names the call's arguments may use, e.g. ``globals()``.
-        at_create: ``id()`` of the callbacks that received ``after_create`` (as
-            ``loopdoc.load.load`` observes them); ``None``: all of the learner's own.
+        at_create: what the adapter observed while the trainer was built (fastai: ``id()`` of
+            the callbacks that received ``after_create``); ``None``: not observed.
 
     Raises:
-        TypeError: an item of ``cbs`` is neither a ``Callback`` nor a ``Callback`` class.
+        TypeError: ``trainer`` is no trainer an installed adapter knows, or a bad item of ``cbs``.
         LoopdocError: a bad ``call``.
     """
-    from .extractors.fastai import as_callbacks, extract
+    from .adapters.registry import adapter_for
 
-    return extract(learn, loaded_from=loaded_from, extra_cbs=as_callbacks(cbs), call=call, namespace=namespace,
-                   at_create=at_create)
+    adapter = adapter_for(trainer)
+    if adapter is None:
+        raise TypeError(f"not a trainer loopdoc knows: {type(trainer).__qualname__} (installed adapters: "
+                        f"{', '.join(a.name for a in _adapters())})")
+    return adapter.loop(trainer, loaded_from=loaded_from, call=call, namespace=namespace or {}, observation=at_create,
+                        extra_callbacks=cbs)
 
 
-def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False) -> Loop:
-    """Return the ``Loop`` a spec names.
+def _adapters() -> Any:
+    from .adapters.registry import adapters
+
+    return adapters()
+
+
+def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False, timeout: float | None = None) -> Loop:
+    """Return the ``Loop`` a spec names (``loopdoc.resolve.resolve``).
 
     Args:
-        spec: a saved model (``*.json``; needs neither torch nor fastai),
-            ``PATH.py[:ATTR]`` / ``package.module[:ATTR]`` naming a ``Learner``
-            (see ``loopdoc.load.load``), or a ``learn.export()`` pickle
-            (``*.pkl``, ``*.pickle``; see ``loopdoc.load.load_pickle``).
-        call: for a learner, the call to document (see ``loop``); its arguments
-            may use the learner module's names. Not allowed with a saved model.
-        trust_pickle: allow loading a pickle. Unpickling runs any code the file
-            names: pass ``True`` only for a file you trust.
+        spec: a saved model (``*.json``; needs neither torch nor a framework),
+            ``PATH.py[:ATTR]`` / ``package.module[:ATTR]`` naming a trainer, a file an adapter
+            reads (a fastai ``learn.export()`` pickle), or ``git:REV:PATH``.
+        call: for a learner, the call to document (see ``loop``); its arguments may use the
+            learner module's names. Not allowed with a saved model.
+        trust_pickle: allow loading a pickle. Unpickling runs any code the file names:
+            pass ``True`` only for a file you trust.
+        timeout: seconds the load may take.
 
     Raises:
-        LoopdocError: any failure, with a one-line message naming the file
-            (``UsageError`` for a pickle without ``trust_pickle``).
+        LoopdocError: any failure, with a one-line message naming the file.
     """
-    if spec.lower().endswith(".json"):
-        if call is not None:
-            from .errors import UsageError
+    from .resolve import resolve
 
-            raise UsageError(f"{spec}: --call needs a learner; a saved model already holds the loop of one call")
-        return load_json(spec)
-    from .load import is_pickle_spec, load, load_pickle
-
-    loaded = load_pickle(spec, trust=trust_pickle) if is_pickle_spec(spec) else load(spec)
-    return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
-                at_create=loaded.at_create)
+    return resolve(spec, call, trust_pickle=trust_pickle, timeout=timeout).document
 
 
-def trace_learner(spec: str, call: str = "fit(1)", *, batches: int = 3) -> Any:
-    """Load a learner, model ``call``, then run it for real and record what happened.
+def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None) -> Any:
+    """Load a trainer, model ``call``, then run it for real and record what happened (``loopdoc.resolve.resolve_trace``).
 
     Args:
-        spec: ``PATH.py[:ATTR]`` or ``package.module[:ATTR]`` naming a ``Learner``.
+        spec: ``PATH.py[:ATTR]`` or ``package.module[:ATTR]`` naming a trainer.
         call: the call to run, e.g. ``"fit_one_cycle(1)"``; arguments may use the module's names.
+            ``None``: the framework's default (fastai: ``fit(1)``).
         batches: at most this many batches per batch loop.
+        timeout: seconds the load and the run may take.
 
     Returns:
-        A ``loopdoc.trace.Trace``: the static ``Loop`` of the call plus, per event and
+        A ``loopdoc.model.trace.Trace``: the static ``Loop`` of the call plus, per event and
         place, how often it fired, which callbacks ran and their wall time.
 
     Raises:
         LoopdocError: loading failed, a bad call, or the call raised while running.
     """
-    import contextlib
-    import sys
+    from .resolve import resolve_trace
 
-    from .load import load
-    from .trace import run_trace
-
-    loaded = load(spec)
-    static = loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
-                  at_create=loaded.at_create)
-    with contextlib.redirect_stdout(sys.stderr):  # fastai prints its progress table; stdout may be the output
-        return run_trace(loaded.learner, static, call, loaded.namespace, batches)
+    return resolve_trace(spec, call, batches=batches, timeout=timeout).document

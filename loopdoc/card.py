@@ -25,7 +25,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from .errors import CardError
-from .model import Loop
+from .model.loop import Loop
 
 START = "<!-- loopdoc:start -->"
 END = "<!-- loopdoc:end -->"
@@ -63,7 +63,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
         loop: the model.
         where: the card's name, for error messages.
         title: the section's heading text.
-        source_url: see ``loopdoc.render.render``.
+        source_url: see ``loopdoc.rendering.documents.render``.
 
     Returns:
         The ``CardUpdate``.
@@ -72,7 +72,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
         CardError: a marker without its partner, markers in the wrong order, or more than one pair.
         UsageError: a bad ``source_url``.
     """
-    from .fragment import render_markdown_section
+    from .rendering.fragment import render_markdown_section
 
     body_start, front_lines = _front_matter(text)
     head, body = text[:body_start], text[body_start:]
@@ -164,30 +164,50 @@ def _placement(lines: list[str], headings: list[tuple[int, int, str]]) -> tuple[
     return len(lines), len(lines), 2
 
 
+@dataclass(frozen=True)
+class CardResult:
+    """What ``card_command`` found or did.
+
+    Attributes:
+        action: ``"inserted"``, ``"updated"`` or ``"unchanged"`` (with ``check``: what a write would do).
+        checked: ``True`` when nothing was written (``--check``).
+        message: one line for the user, e.g. ``"README.md: loopdoc section updated"``.
+    """
+
+    action: str
+    checked: bool
+    message: str
+
+    @property
+    def stale(self) -> bool:
+        """``True`` when checking found the section missing or out of date."""
+        return self.checked and self.action != "unchanged"
+
+
 def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False,
-                 title: str = "Training loop", source_url: str | None = None) -> tuple[int, str]:
+                 title: str = "Training loop", source_url: str | None = None) -> CardResult:
     """``loopdoc card``: update the card, or with ``check`` only compare.
 
     Checks the card (exists, UTF-8, markers) before loading the learner.
 
     Args:
-        spec: the learner (``loopdoc.load_loop``).
+        spec: the learner (``loopdoc.resolve.resolve``).
         card: the Markdown file; it must exist.
         call: the call to document, e.g. ``"fine_tune(2)"``.
         check: write nothing; report whether the section is current.
         title: the section's heading text.
-        source_url: see ``loopdoc.render.render``.
+        source_url: see ``loopdoc.rendering.documents.render``.
 
     Returns:
-        ``(exit code, message)``: 0 when written or current, 1 with ``check`` when the
-        section is missing or stale; the message is one line for stderr.
+        The ``CardResult`` (``stale`` with ``check`` when the section is missing or out of date).
 
     Raises:
         CardError: the card is missing, not a file, not UTF-8, or its markers are broken.
         LoopdocError: the learner could not be loaded, or the card could not be written (``OutputError``).
     """
-    from . import load_loop
-    from .render import check_output, check_source_url, write_output
+    from .rendering.links import check_source_url
+    from .rendering.output import check_output, write_output
+    from .resolve import resolve
 
     text = _read(card)
     if source_url is not None:
@@ -195,16 +215,16 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
     _check_markers(*_marker_rows(text), card, _front_matter(text)[1])
     if not check:
         check_output(card)
-    update = update_card(text, load_loop(spec, call), where=card, title=title, source_url=source_url)
+    update = update_card(text, resolve(spec, call).document, where=card, title=title, source_url=source_url)
     if check:
         if update.action == "inserted":
-            return 1, f"{card}: no loopdoc section; run loopdoc card {spec} {card}"
+            return CardResult(update.action, True, f"{card}: no loopdoc section; run loopdoc card {spec} {card}")
         if update.changed:
-            return 1, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}"
-        return 0, f"{card}: the loopdoc section is current"
+            return CardResult(update.action, True, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}")
+        return CardResult(update.action, True, f"{card}: the loopdoc section is current")
     if update.changed:
         write_output(update.text, card)
-    return 0, f"{card}: loopdoc section {update.action}"
+    return CardResult(update.action, False, f"{card}: loopdoc section {update.action}")
 
 
 def _marker_rows(text: str) -> tuple[list[int], list[int]]:

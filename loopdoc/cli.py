@@ -19,22 +19,17 @@ adds the traceback. A failed ``render`` never creates or changes the output file
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import os
 import sys
-import threading
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-import jinja2
-
-from . import __version__, load_loop
-from .errors import LoopdocError, TemplateError, UsageError
-from .limits import lingering_threads, time_limit
-from .render import FORMATS, check_output, check_source_url, format_for, render, write_output
+from . import __version__
+from .errors import LoopdocError, UsageError, exit_code
+from .rendering.documents import render
+from .rendering.links import check_source_url
+from .rendering.output import FORMATS, check_output, format_for, write_output
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
 
@@ -152,34 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _no_waiting_for_user_threads(run: Any) -> Any:
-    """Wrap ``main``: when the user's code left non-daemon threads running, end the process without waiting.
-
-    Python waits for every non-daemon thread at exit, forever for one that never ends.
-    loopdoc has written its output by then, so ``main`` flushes stdout and stderr and ends
-    the process with ``os._exit(code)`` (atexit hooks do not run); otherwise it returns.
-    """
-    @functools.wraps(run)
-    def main(argv: list[str] | None = None) -> int:
-        before = threading.enumerate()
-        code = run(argv)
-        if lingering_threads(before):
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os._exit(code)
-        return code
-
-    return main
-
-
 def _ignore_help() -> str:
     from .diff import IGNORABLE
 
     return f"leave out of the comparison (repeat, or separate with commas): {', '.join(IGNORABLE)}"
 
 
-@_no_waiting_for_user_threads
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
@@ -187,93 +160,63 @@ def main(argv: list[str] | None = None) -> int:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        The exit code: 0 on success; on failure one line ``Error: …`` on
-        stderr (after the traceback with ``--debug``) and the error's
-        ``exit_code`` for a loopdoc error, 130 when interrupted, 1 for an
-        unexpected exception (a bug: the line says so). When the learner's code
-        left non-daemon threads running, the process ends instead of returning
-        (``os._exit`` with that code, after flushing), since Python would wait
-        for those threads at exit.
+        The exit code: 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
+        stale section; on failure one line ``Error: …`` on stderr (after the traceback with
+        ``--debug``) and the code ``loopdoc.errors.exit_code`` gives for the error and the
+        command (130 when interrupted; 1 for an unexpected exception, a bug, which the line says).
 
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
     args = build_parser().parse_args(argv)
-    debug = args.debug or args.debug_top
-    if not debug:  # torch and fastai warn about their own deprecations on import; not the user's concern
-        for category in (FutureWarning, DeprecationWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category, module=r"(torch|fastai|fastcore|fasttransform|plum)(\.|$)")
-    if args.command == "diff":
-        return _diff_command(args, debug)
-    if args.command == "card":
-        return _card_command(args, debug)
+    args.debug = debug = args.debug or args.debug_top
     try:
-        if args.command == "render":
-            _render_command(args)
-        elif args.command == "trace":
-            _trace_command(args)
-        else:
-            write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
-    except LoopdocError as e:
-        return _fail(str(e), e.exit_code, debug)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130, debug)
-    except Exception as e:  # a bug in loopdoc or a library: still one line, the traceback with --debug
-        hint = "" if debug else "; rerun with --debug for the traceback"
-        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 1, debug)
-    return 0
+        return COMMANDS[args.command](args)
+    except (Exception, KeyboardInterrupt) as e:
+        if isinstance(e, LoopdocError):
+            message = str(e)
+        elif isinstance(e, KeyboardInterrupt):
+            message = "interrupted"
+        else:  # a bug in loopdoc or a library: still one line, the traceback with --debug
+            message = f"internal error: {type(e).__name__}: {_message(e)}" + ("" if debug else "; rerun with --debug for the traceback")
+        if debug:
+            traceback.print_exc()
+        print(f"Error: {_one_line(message)}", file=sys.stderr)
+        return exit_code(e, args.command)
 
 
-def _diff_command(args: argparse.Namespace, debug: bool) -> int:
-    """``loopdoc diff``: 0 when the loops are the same, 1 when they differ, 2 on ANY error.
+def _diff_command(args: argparse.Namespace) -> int:
+    """``loopdoc diff``: 0 when the loops are the same, 1 when they differ (every error exits 2: ``exit_code``)."""
+    from .analysis.diff import diff_loops, parse_ignore
+    from .rendering.documents import render_diff
+    from .resolve import start
 
-    Unlike the other commands, every failure exits 2 (a loopdoc error of any kind,
-    a broken template, a bug), so that 1 always means "the loops differ" and
-    the command can gate CI; 130 when interrupted.
-    """
-    from .diff import diff_loops, parse_ignore
-    from .render import render_diff
-    from .sides import load_sides
-
-    try:
-        fmt = format_for(args.output, args.format)
-        if args.output != "-":
-            check_output(args.output)
-        ignore = parse_ignore(args.ignore)
-        old, new = load_sides(args.old, args.new, debug=debug)
-        diff = diff_loops(old, new, ignore)
-        color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
-        write_output(render_diff(diff, fmt, color=color), args.output)
-        return 0 if diff.same else 1
-    except LoopdocError as e:
-        return _fail(str(e), 2, debug)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130, debug)
-    except Exception as e:  # a bug or a broken template: still exit 2, never 1
-        hint = "" if debug else "; rerun with --debug for the traceback"
-        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 2, debug)
+    fmt = format_for(args.output, args.format)
+    if args.output != "-":
+        check_output(args.output)
+    ignore = parse_ignore(args.ignore)
+    with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
+        a, b = old.result().document, new.result().document
+    diff = diff_loops(a, b, ignore)
+    color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
+    write_output(render_diff(diff, fmt, color=color), args.output)
+    return 0 if diff.same else 1
 
 
-def _card_command(args: argparse.Namespace, debug: bool) -> int:
-    """``loopdoc card``: 0 written or current, 1 (only with ``--check``) missing or stale; an error never exits 1.
-
-    A loopdoc error keeps its exit code, except that code 1 (a template error) becomes 2,
-    as does a bug; 130 when interrupted. The outcome is one line on stderr.
-    """
+def _card_command(args: argparse.Namespace) -> int:
+    """``loopdoc card``: 0 written or current, 1 (only with ``--check``) missing or stale; errors exit 2 or more."""
     from .card import card_command
 
-    try:
-        code, message = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
-                                     source_url=args.source_url)
-    except LoopdocError as e:
-        return _fail(str(e), max(e.exit_code, 2), debug)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130, debug)
-    except Exception as e:  # a bug or a broken template: exit 2, never 1 (1 means stale)
-        hint = "" if debug else "; rerun with --debug for the traceback"
-        return _fail(f"internal error: {type(e).__name__}: {_message(e)}{hint}", 2, debug)
-    print(("" if code == 0 else "Error: ") + message, file=sys.stderr)
-    return code
+    result = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
+                          source_url=args.source_url)
+    print(("Error: " if result.stale else "") + result.message, file=sys.stderr)
+    return 1 if result.stale else 0
+
+
+def _show_command(args: argparse.Namespace) -> int:
+    """``loopdoc show``: the text tree on stdout."""
+    write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
+    return 0
 
 
 def _use_color(stream: Any, environ: Any) -> bool:
@@ -286,21 +229,21 @@ def _use_color(stream: Any, environ: Any) -> bool:
         return False
 
 
-def _trace_command(args: argparse.Namespace) -> None:
-    """``loopdoc trace``: checks that need no learner first, then load, model, run, write."""
-    from . import trace_learner
+def _trace_command(args: argparse.Namespace) -> int:
+    """``loopdoc trace``: checks that need no learner first, then load, model, run (in a worker), write."""
+    from .resolve import resolve_trace
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
         check_output(args.output)
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
-    with time_limit(args.timeout, args.spec, doing="running", hard=True):
-        result = trace_learner(args.spec, args.call, batches=args.batches)
+    result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug).document
     write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
+    return 0
 
 
-def _render_command(args: argparse.Namespace) -> None:
+def _render_command(args: argparse.Namespace) -> int:
     """``loopdoc render``: every check that needs no learner runs before loading it."""
     fmt = format_for(args.output, args.format)
     if args.output != "-":
@@ -309,63 +252,22 @@ def _render_command(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    loop = _load_loop(args)
-    try:
-        text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
-                      source_url=args.source_url)
-    except LoopdocError:
-        raise
-    except Exception as e:
-        error = _template_error(e)
-        if error is None:
-            raise
-        raise error from e
+    text = render(_load_loop(args), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                  source_url=args.source_url)
     write_output(text, args.output)
+    return 0
 
 
 def _load_loop(args: argparse.Namespace) -> Any:
-    """``load_loop`` for ``render`` and ``show``, within ``--timeout`` (``loopdoc.limits.time_limit``)."""
-    with time_limit(args.timeout, args.spec, hard=True):
-        return load_loop(args.spec, args.call, trust_pickle=args.trust_pickle)
+    """The spec's loop for ``render`` and ``show`` (``loopdoc.resolve.resolve``, within ``--timeout``)."""
+    from .resolve import resolve
+
+    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
 
 
-def _template_error(exc: Exception) -> TemplateError | None:
-    """A one-line ``TemplateError`` naming the template's ``file:line`` for an error raised by a template, else ``None``.
-
-    Covers ``jinja2.TemplateError`` (syntax error, template not found,
-    undefined variable) and any other exception raised while a template's code runs.
-    """
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_template_file(f.filename)]
-    if isinstance(exc, jinja2.TemplateNotFound) and not frames:  # loopdoc asked for it, no template did
-        return TemplateError(f"{exc.name}: template not found: {_message(exc)}")
-    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
-        where = f"{_show(exc.filename)}:{exc.lineno}"
-    elif frames:
-        where = f"{_show(frames[-1].filename)}:{frames[-1].lineno}"
-    elif isinstance(exc, jinja2.TemplateError):
-        where = "template"
-    else:
-        return None
-    if isinstance(exc, jinja2.TemplateNotFound):
-        problem = f"template {exc.name!r} not found"
-    elif isinstance(exc, jinja2.TemplateSyntaxError):
-        problem = f"template syntax error: {_message(exc)}"
-    elif isinstance(exc, jinja2.TemplateError):
-        problem = f"template error: {_message(exc)}"
-    else:
-        problem = f"template error: {type(exc).__name__}: {_message(exc)}"
-    return TemplateError(f"{where}: {problem}")
-
-
-def _is_template_file(filename: str) -> bool:
-    """Jinja rewrites tracebacks so that template code shows as frames of the template file."""
-    return not filename.endswith((".py", ".pyc")) and not filename.startswith("<") and os.path.isfile(filename)
-
-
-def _show(filename: str) -> str:
-    from .paths import display_path
-
-    return display_path(filename)
+COMMANDS = {"render": _render_command, "show": _show_command, "trace": _trace_command, "diff": _diff_command,
+            "card": _card_command}
+"""The subcommands, each returning its exit code on success (errors are raised: ``main`` reports them)."""
 
 
 def _message(exc: BaseException) -> str:
@@ -378,10 +280,3 @@ def _message(exc: BaseException) -> str:
 
 def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
-
-
-def _fail(message: str, code: int, debug: bool) -> int:
-    if debug:
-        traceback.print_exc()
-    print(f"Error: {_one_line(message)}", file=sys.stderr)
-    return code

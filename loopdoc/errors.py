@@ -1,9 +1,9 @@
-"""loopdoc's errors. Library code raises them; only ``loopdoc.cli.main`` turns them into exit codes.
+"""loopdoc's errors, and the one table that turns them into exit codes.
 
-Each error's message is one line that names the file (or argument) and the problem.
-Exit codes: 1 any other loopdoc error (e.g. ``TemplateError``), 2 ``UsageError`` (and
-argparse's own usage errors) and ``CardError``, 3 ``LearnerNotFound`` and ``ModelError``, 4 ``LoadError``,
-5 ``OutputError``.
+Library code raises them; only the command line (``loopdoc.cli.main``) exits. Each error's
+message is one line that names the file (or argument) and the problem. ``EXIT_CODES`` maps
+each class to its exit code; ``exit_code`` applies a command's own rule on top of it
+(``diff`` exits 2 on any error, ``card`` never exits 1 on an error). This module imports nothing.
 """
 
 from __future__ import annotations
@@ -12,37 +12,31 @@ from __future__ import annotations
 class LoopdocError(Exception):
     """Base of every error loopdoc reports to a user. Exit code 1."""
 
-    exit_code = 1
+    @property
+    def exit_code(self) -> int:
+        """This error's exit code, from ``EXIT_CODES`` (the nearest class in its MRO)."""
+        return exit_code(self)
 
 
 class UsageError(LoopdocError):
     """A bad command line: unknown format, malformed spec, missing argument. Exit code 2."""
 
-    exit_code = 2
-
 
 class LearnerNotFound(LoopdocError):
-    """The file or module loaded, but did not yield exactly one ``Learner``. Exit code 3."""
-
-    exit_code = 3
+    """The file or module loaded, but did not yield exactly one trainer. Exit code 3."""
 
 
 class LoadError(LoopdocError):
-    """The learner could not be loaded: missing file, syntax error, an exception or ``sys.exit`` while loading. Exit code 4."""
-
-    exit_code = 4
+    """The trainer could not be loaded: missing file, syntax error, an exception, ``sys.exit`` or a crash while
+    loading, or ``--timeout`` passed. Exit code 4."""
 
 
 class ModelError(LoopdocError):
     """A saved loop model (``.json``) that breaks the schema or is from a newer major version. Exit code 3."""
 
-    exit_code = 3
-
 
 class OutputError(LoopdocError):
-    """The output could not be written. Exit code 5."""
-
-    exit_code = 5
+    """The output could not be written, or must not be (it is an input). Exit code 5."""
 
 
 class TemplateError(LoopdocError):
@@ -51,10 +45,47 @@ class TemplateError(LoopdocError):
     The message starts with the template's ``file:line`` when it is known.
     """
 
-    exit_code = 1
-
 
 class CardError(LoopdocError):
     """A model card ``loopdoc card`` cannot edit: missing, not UTF-8, or broken loopdoc markers. Exit code 2."""
 
-    exit_code = 2
+
+class InternalError(LoopdocError):
+    """A bug in loopdoc or a library, reported in a child process: its message says ``internal error: …``. Exit code 1."""
+
+
+EXIT_CODES: dict[type[BaseException], int] = {
+    UsageError: 2,
+    CardError: 2,
+    LearnerNotFound: 3,
+    ModelError: 3,
+    LoadError: 4,
+    OutputError: 5,
+    TemplateError: 1,
+    InternalError: 1,
+    LoopdocError: 1,
+    KeyboardInterrupt: 130,
+}
+"""Exit code per error class; an error takes the code of the nearest class of its MRO listed here (else 1)."""
+
+
+def exit_code(error: BaseException, command: str | None = None) -> int:
+    """The exit code for ``error`` raised by ``command``.
+
+    Args:
+        error: the exception (a ``LoopdocError``, ``KeyboardInterrupt``, or any other: a bug, code 1).
+        command: the subcommand, for its own rule: ``"diff"`` exits 2 for every error but an
+            interrupt (1 means "the loops differ"); ``"card"`` and ``"check"`` turn a code 1 into 2
+            (1 means "stale" or "findings").
+
+    Returns:
+        The code: 130 for an interrupt, else from ``EXIT_CODES``, then the command's rule.
+    """
+    code = next((EXIT_CODES[k] for k in type(error).__mro__ if k in EXIT_CODES), 1)
+    if code == 130:
+        return code
+    if command == "diff":
+        return 2
+    if command in ("card", "check"):
+        return max(code, 2)
+    return code

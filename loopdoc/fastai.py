@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastai.learner import Learner
-
 from . import loop
-from .render import render
+from .adapters.fastai import ADAPTER
+from .rendering.documents import render
 
 
 def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> None:
@@ -33,4 +32,4 @@ def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> Non
     print(render(loop(self, loaded_from="learn", cbs=cbs), "txt", verbose=verbose), end="")
 
 
-Learner.show_training_loop = show_training_loop
+ADAPTER.patch_trainer("show_training_loop", show_training_loop)

@@ -51,18 +51,15 @@ from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.pages import Page
 
 from .errors import LoopdocError
-from .fragment import FragmentPart, fragment_parts
-from .publish import LoopCache
+from .publish import FailureBox, LoopCache, PublishOptions, failure_box
+from .rendering.fragment import FragmentPart, fragment_parts
 
 log = get_plugin_logger(__name__)
 
-# Block options that may also be set for the whole site, and their types.
-_SHARED = {"verbose": bool, "callbacks": bool, "heading_level": int, "source_url": str, "lenient": bool}
-_BLOCK_ONLY = {"call": str, "title": str}
-
 
 class LoopdocConfig(base.Config):
-    """The plugin's options in ``mkdocs.yml`` (all optional).
+    """The plugin's options in ``mkdocs.yml`` (all optional): ``working_dir`` and the site-wide
+    ``loopdoc.publish.PublishOptions``.
 
     Attributes:
         working_dir: the folder learner specs are relative to, and the working directory
@@ -94,11 +91,23 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         self.cache = LoopCache(on_load=lambda spec, seconds: log.info(f"loaded {spec} ({seconds:.1f} s)"))
         self.page: Page | None = None
         self.working_dir = Path.cwd()
+        self.site = PublishOptions()
+        self.command = "build"
         self._server: Any = None
         self._watched: set[Path] = set()
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
-        """Defined so that mkdocs keeps this instance (and knows the watched files) across ``mkdocs serve`` rebuilds."""
+        """Note the command: under ``mkdocs serve`` the learners stay loaded between rebuilds (until one's files change).
+
+        Args:
+            command: ``"build"``, ``"serve"`` or ``"gh-deploy"``.
+            dirty: mkdocs' ``--dirty`` flag (not used).
+        """
+        self.command = command
+
+    def on_shutdown(self) -> None:
+        """Stop the learners' worker processes."""
+        self.cache.clear()
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Check the options, start a new build's cache and register the Markdown extension.
@@ -112,10 +121,11 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         Raises:
             PluginError: a bad ``heading_level`` or ``source_url``.
         """
-        self.cache.clear()
         folder = os.path.dirname(config.config_file_path) if config.config_file_path else os.getcwd()
         self.working_dir = Path(os.path.abspath(self.config.working_dir or folder))
-        _check_options({k: self.config[k] for k in _SHARED}, "mkdocs.yml: plugins: loopdoc")
+        site = {k: self.config[k] for k in PublishOptions.SITE}
+        _check_options(site, "mkdocs.yml: plugins: loopdoc", block=False)
+        self.site = PublishOptions(**site)
         config.markdown_extensions.append(_LoopdocExtension(self))
         return config
 
@@ -135,12 +145,14 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         return markdown
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Under ``mkdocs serve``, watch learner files first used by this build.
+        """Under ``mkdocs serve``, watch the files the learners read (first used by this build); else stop the workers.
 
         Args:
             config: the site's configuration.
         """
         self._watch()
+        if self.command != "serve":
+            self.cache.clear()
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         """Watch every learner file the build loaded, so that ``mkdocs serve`` rebuilds when one changes.
@@ -165,7 +177,7 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
                 self._server.watch(str(path), recursive=False)
                 self._watched.add(path)
 
-    def expand(self, spec: str, options: dict[str, Any]) -> tuple[list[FragmentPart] | None, str | None]:
+    def expand(self, spec: str, options: dict[str, Any]) -> tuple[list[FragmentPart] | None, FailureBox | None]:
         """The parts of one block's loop (``loopdoc.fragment.fragment_parts``).
 
         Args:
@@ -174,25 +186,25 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
                 (the heading level) and ``_prefix`` (the anchor prefix).
 
         Returns:
-            ``(parts, None)``; or, when loading fails and ``lenient`` is set, ``(None, message)``
+            ``(parts, None)``; or, when loading fails and ``lenient`` is set, ``(None, box)``
             after logging a warning.
 
         Raises:
             PluginError: the learner or a render failed and ``lenient`` is not set.
         """
         where = self.page.file.src_uri if self.page is not None else "(page)"
-        settings = {k: self.config[k] for k in _SHARED} | options
+        level, prefix = options.pop("_level"), options.pop("_prefix")
+        settings = self.site.merged(**options)
         try:
-            loop = self.cache.get(spec, settings.get("call"), self.working_dir)
-            parts = fragment_parts(loop, verbose=settings["verbose"], heading_level=options["_level"],
-                                   title=settings.get("title"), id_prefix=options["_prefix"],
-                                   show_callbacks=settings["callbacks"], source_url=settings["source_url"])
+            loop = self.cache.get(spec, settings.call, self.working_dir)
+            parts = fragment_parts(loop, verbose=settings.verbose, heading_level=level, title=settings.title,
+                                   id_prefix=prefix, show_callbacks=settings.callbacks, source_url=settings.source_url)
         except LoopdocError as e:
             message = f"{where}: ::: loopdoc {spec}: {e}"
-            if not settings["lenient"]:
+            if not settings.lenient:
                 raise PluginError(message) from e
             log.warning(message)
-            return None, str(e)
+            return None, failure_box(spec, e)
         return parts, None
 
 
@@ -246,14 +258,15 @@ class _LoopdocProcessor(BlockProcessor):
         options = _parse_options("\n".join(option_lines), f"{where}: ::: loopdoc {spec}")
         self.count += 1
         options["_prefix"] = "" if self.count == 1 else f"loop{self.count}-"
-        options["_level"] = options.get("heading_level") or self.plugin.config.heading_level or _level_below(self.parser.root)
-        parts, error = self.plugin.expand(spec, options)
+        options["_level"] = options.get("heading_level") or self.plugin.site.heading_level or _level_below(self.parser.root)
+        parts, failed = self.plugin.expand(spec, options)
         if parts is None:
+            assert failed is not None
             box = etree.SubElement(parent, "div", {"class": "admonition warning loopdoc-error"})
             title = etree.SubElement(box, "p", {"class": "admonition-title"})
-            title.text = AtomicString(f"loopdoc could not document {spec}")
+            title.text = AtomicString(failed.title)
             text = etree.SubElement(box, "p")
-            text.text = AtomicString(error)
+            text.text = AtomicString(failed.message)
             return True
         for part in parts:
             if part.level is not None:
@@ -291,25 +304,16 @@ def _parse_options(text: str, where: str) -> dict[str, Any]:
     return data
 
 
-def _check_options(options: dict[str, Any], where: str) -> None:
-    kinds = _SHARED | _BLOCK_ONLY
-    for name, value in options.items():
-        if name not in kinds:
-            raise PluginError(f"{where}: unknown option {name!r}; use {', '.join(sorted(kinds))}")
-        kind = kinds[name]
-        if value is None and name not in ("verbose", "callbacks", "lenient"):
-            continue
-        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            raise PluginError(f"{where}: option {name!r} must be {kind.__name__}, got {value!r}")
-        if name == "heading_level" and not 1 <= value <= 6:
-            raise PluginError(f"{where}: option 'heading_level' must be from 1 to 6, got {value}")
-        if name == "source_url":
-            from .render import check_source_url
+def _check_options(options: dict[str, Any], where: str, *, block: bool = True) -> None:
+    """``PublishOptions.check``, its error as mkdocs' ``PluginError`` naming where the options are.
 
-            try:
-                check_source_url(value)
-            except LoopdocError as e:
-                raise PluginError(f"{where}: {e}") from e
+    Raises:
+        PluginError: an unknown option, a value of the wrong type, a bad ``heading_level`` or ``source_url``.
+    """
+    try:
+        PublishOptions.check(options, block=block)
+    except LoopdocError as e:
+        raise PluginError(f"{where}: {e}") from e
 
 
 def _dedent(text: str) -> str:

@@ -25,7 +25,7 @@ def display_path(filename: str | os.PathLike[str]) -> str:
     cwd = Path.cwd()
     entries = sorted({Path(os.path.abspath(p)) for p in sys.path if p}, key=lambda e: -len(e.parts))
     on_path = next((e for e in entries if path.is_relative_to(e)), None)
-    if on_path is not None and _installed(path):
+    if on_path is not None and is_installed(path):
         return path.relative_to(on_path).as_posix()
     if cwd != Path(cwd.anchor) and path.is_relative_to(cwd):
         return path.relative_to(cwd).as_posix()
@@ -34,8 +34,16 @@ def display_path(filename: str | os.PathLike[str]) -> str:
     return path.as_posix()
 
 
-def _installed(path: Path) -> bool:
-    """``path`` belongs to the Python installation or a virtualenv, not to the user's project."""
+def is_installed(path: Path) -> bool:
+    """Whether ``path`` belongs to the Python installation or a virtualenv, not to the user's project.
+
+    Args:
+        path: an absolute path.
+
+    Returns:
+        ``True`` under a ``site-packages``/``dist-packages`` folder or under ``sys.prefix``,
+        ``sys.base_prefix`` or ``sys.exec_prefix`` (unless that is ``/``).
+    """
     if any(part in ("site-packages", "dist-packages") for part in path.parts):
         return True
     prefixes = {Path(os.path.abspath(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}

@@ -1,42 +1,124 @@
-"""What the docs-site integrations share: loading each learner once per build.
+"""What the docs-site integrations share: their options, their failure box, and loading each learner once per build.
 
-The mkdocs plugin (``loopdoc.mkdocs``) and the Sphinx extension (``loopdoc.sphinx``) read
-specs relative to a working directory (the folder of ``mkdocs.yml``, Sphinx's ``confdir``,
-or their ``working_dir`` option) and may embed one learner on many pages, or with several
-calls. ``LoopCache`` imports each learner once, keeps its loops by call, and reloads it when
-its file's modification time changes.
+The mkdocs plugin (``loopdoc.mkdocs``) and the Sphinx extension (``loopdoc.sphinx``) take the
+same options (``PublishOptions``: site-wide in ``mkdocs.yml`` / ``conf.py``, per block in the
+page), show a learner that fails the same way (``failure_box``), and read specs relative to
+a working directory (the folder of ``mkdocs.yml``, Sphinx's ``confdir``, or their
+``working_dir`` option). ``LoopCache`` resolves each spec through ``loopdoc.resolve`` once per
+build: one worker process per learner answers every call the pages ask for, and a learner is
+loaded again (in a new process, so its modules are imported afresh) when one of its files changes.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import LoopdocError, UsageError
-from .model import Loop
+from .model.loop import Loop
 
 
-@contextlib.contextmanager
-def working_directory(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Run the body with ``path`` as the working directory, restoring the previous one afterwards.
+@dataclass(frozen=True, kw_only=True)
+class PublishOptions:
+    """How a docs site shows a loop: the same options for mkdocs (``mkdocs.yml``, ``::: loopdoc`` blocks) and Sphinx
+    (``conf.py`` ``loopdoc_*`` values, ``.. loopdoc::`` options).
+
+    Attributes:
+        verbose: add the steps and the docstrings.
+        callbacks: add the Callbacks table.
+        heading_level: level (1–6) of the loop's top headings; ``None``: one below the heading above the block.
+        source_url: link source locations (see ``loopdoc render --source-url``), or ``None``.
+        lenient: a learner that fails to load gives a warning box and a logged warning, not a failed build.
+        call: the call to document (a block's option), or ``None`` for the framework's default.
+        title: a heading above the loop (a block's option), or ``None``.
+    """
+
+    verbose: bool = False
+    callbacks: bool = True
+    heading_level: int | None = None
+    source_url: str | None = None
+    lenient: bool = False
+    call: str | None = None
+    title: str | None = None
+
+    SITE = ("verbose", "callbacks", "heading_level", "source_url", "lenient")
+    """The options a whole site may set; ``call`` and ``title`` belong to one block."""
+
+    def merged(self, **block: Any) -> PublishOptions:
+        """These options with a block's own on top (``None`` values of optional options reset them).
+
+        Args:
+            **block: option names and values, checked by ``check``.
+
+        Returns:
+            The new options.
+        """
+        return dataclasses.replace(self, **block)
+
+    @classmethod
+    def check(cls, values: dict[str, Any], *, block: bool = True) -> dict[str, Any]:
+        """Check option values by name and type.
+
+        Args:
+            values: ``{name: value}`` as a site's configuration or a block gives them.
+            block: ``call`` and ``title`` are allowed too.
+
+        Returns:
+            ``values``.
+
+        Raises:
+            UsageError: an unknown option, a value of the wrong type, a ``heading_level``
+                outside 1–6, or a bad ``source_url``.
+        """
+        names = [f.name for f in dataclasses.fields(cls) if block or f.name in cls.SITE]
+        kinds = {"verbose": bool, "callbacks": bool, "lenient": bool, "heading_level": int, "source_url": str,
+                 "call": str, "title": str}
+        for name, value in values.items():
+            if name not in names:
+                raise UsageError(f"unknown option {name!r}; use {', '.join(sorted(names))}")
+            kind = kinds[name]
+            if value is None and kind is not bool:
+                continue
+            if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+                raise UsageError(f"option {name!r} must be {kind.__name__}, got {value!r}")
+            if name == "heading_level" and not 1 <= value <= 6:
+                raise UsageError(f"option 'heading_level' must be from 1 to 6, got {value}")
+            if name == "source_url":
+                from .rendering.links import check_source_url
+
+                check_source_url(value)
+        return values
+
+
+@dataclass(frozen=True)
+class FailureBox:
+    """What a page shows in place of a loop whose learner failed (lenient builds), in every host alike.
+
+    Attributes:
+        title: ``"loopdoc could not document SPEC"``.
+        message: the error, one line.
+    """
+
+    title: str
+    message: str
+
+
+def failure_box(spec: str, error: LoopdocError) -> FailureBox:
+    """The warning box for a learner that failed to load.
 
     Args:
-        path: an existing folder.
+        spec: the block's spec.
+        error: the failure.
 
-    Raises:
-        OSError: ``path`` cannot be entered.
+    Returns:
+        The ``FailureBox``.
     """
-    before = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
+    return FailureBox(f"loopdoc could not document {spec}", str(error))
 
 
 def spec_file(spec: str, working_dir: str | os.PathLike[str]) -> Path | None:
@@ -47,8 +129,8 @@ def spec_file(spec: str, working_dir: str | os.PathLike[str]) -> Path | None:
         working_dir: the folder relative paths start from.
 
     Returns:
-        The absolute path of the ``.py`` or ``.json`` file (which may not exist), or
-        ``None`` for a module name (its file is known only once it is imported).
+        The absolute path of the file (which may not exist), or ``None`` for a module name
+        (its file is known only once it is imported).
 
     Raises:
         UsageError: a malformed spec.
@@ -65,27 +147,38 @@ def spec_file(spec: str, working_dir: str | os.PathLike[str]) -> Path | None:
     return Path(os.path.abspath(Path(working_dir) / target))
 
 
-def _mtime(path: Path | None) -> int | None:
-    try:
-        return None if path is None else path.stat().st_mtime_ns
-    except OSError:
-        return None
+def _mtimes(files: tuple[Path, ...]) -> tuple[int | None, ...]:
+    out = []
+    for path in files:
+        try:
+            out.append(path.stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 @dataclass
-class _Learner:
-    """One loaded spec: the learner (or saved loop) and the error, if loading failed."""
+class _Entry:
+    """One spec of the build: its worker (or saved model) and loops by call, or the error it failed with."""
 
-    file: Path | None
-    mtime: int | None
-    loaded: Any = None
-    saved: Loop | None = None
+    files: tuple[Path, ...]
+    mtimes: tuple[int | None, ...]
+    pid: int
+    pending: Any = None
     error: LoopdocError | None = None
     loops: dict[str | None, Loop] = field(default_factory=dict)
 
+    def stale(self) -> bool:
+        return self.pid != os.getpid() or _mtimes(self.files) != self.mtimes
+
+    def close(self) -> None:
+        if self.pending is not None and self.pid == os.getpid():
+            self.pending.close()
+        self.pending = None
+
 
 class LoopCache:
-    """Loops by ``(working_dir, spec, call)``; each learner is imported once while its file is unchanged.
+    """Loops by ``(working_dir, spec, call)``; each learner is loaded once while its files are unchanged.
 
     Attributes:
         loads: how many times a learner or saved model was actually loaded (for logs and tests).
@@ -95,44 +188,46 @@ class LoopCache:
         """Create an empty cache.
 
         Args:
-            on_load: called as ``on_load(spec, seconds)`` after each real load (not after a cache hit).
+            on_load: called as ``on_load(spec, seconds)`` after each successful load (not after a cache hit).
         """
-        self._entries: dict[tuple[str, str], _Learner] = {}
+        self._entries: dict[tuple[str, str], _Entry] = {}
         self._on_load = on_load
         self.loads = 0
 
     def clear(self) -> None:
-        """Forget every learner and loop (at the start of a build)."""
+        """Forget every learner and loop and stop their workers (at the start and the end of a build)."""
+        for entry in self._entries.values():
+            entry.close()
         self._entries.clear()
 
     def files(self) -> list[Path]:
-        """The learner and model files loaded so far (failed ones included), sorted: to watch or to depend on."""
-        return sorted({e.file for e in self._entries.values() if e.file is not None})
+        """Every file the loaded learners read (failed ones included), sorted: to watch, or to depend on."""
+        return sorted({f for e in self._entries.values() for f in e.files})
 
-    def file(self, spec: str, working_dir: str | os.PathLike[str]) -> Path | None:
-        """The file of a spec loaded (or tried) before: its ``.py`` or ``.json``, or a module's file.
+    def file_list(self, spec: str, working_dir: str | os.PathLike[str]) -> list[Path]:
+        """The files one spec's learner read (its file, and the user's modules it imported), sorted.
 
         Args:
             spec: as given to ``get``.
             working_dir: as given to ``get``.
 
         Returns:
-            The absolute path, or ``None`` when the spec was not tried or names no file.
+            Absolute paths; empty when the spec was not tried or names no file.
         """
         entry = self._entries.get((str(Path(os.path.abspath(working_dir))), spec))
-        return None if entry is None else entry.file
+        return [] if entry is None else sorted(entry.files)
 
     def get(self, spec: str, call: str | None, working_dir: str | os.PathLike[str]) -> Loop:
         """The loop of ``call`` on the learner ``spec`` names, loading it only when needed.
 
         Loading runs with ``working_dir`` as the working directory, so that relative paths
         in the spec and the source locations shown in the loop are relative to it. A learner
-        whose file changed since it was loaded (its modification time) is loaded again; a
+        whose files changed since it was loaded (their modification times) is loaded again; a
         failure is remembered the same way, so a broken learner is tried once per change.
 
         Args:
-            spec: as for ``loopdoc.load_loop``.
-            call: the call to document, e.g. ``"fine_tune(2)"``, or ``None`` for ``fit``.
+            spec: as for ``loopdoc.resolve.resolve``.
+            call: the call to document, e.g. ``"fine_tune(2)"``, or ``None`` for the default.
             working_dir: the folder relative paths start from.
 
         Returns:
@@ -145,52 +240,42 @@ class LoopCache:
         folder = Path(os.path.abspath(working_dir))
         key = (str(folder), spec)
         entry = self._entries.get(key)
-        if entry is not None and entry.mtime != _mtime(entry.file):
+        if entry is not None and entry.stale():
+            entry.close()
             entry = None
         if entry is None:
-            entry = self._load(spec, folder)
-            self._entries[key] = entry
+            entry = self._entries[key] = self._load(spec, call, folder)
         if entry.error is not None:
             raise entry.error
         if call not in entry.loops:
-            with working_directory(folder):
-                entry.loops[call] = self._loop(entry, spec, call)
+            worker = entry.pending.worker
+            if worker is None:  # a saved model
+                raise UsageError(f"{spec}: call needs a learner; a saved model already holds the loop of one call")
+            entry.loops[call] = worker.ask({"what": "loop", "call": call})
         return entry.loops[call]
 
-    def _load(self, spec: str, folder: Path) -> _Learner:
+    def _load(self, spec: str, call: str | None, folder: Path) -> _Entry:
+        from .resolve import start
+
         try:
-            file = spec_file(spec, folder)
+            known = spec_file(spec, folder)
         except LoopdocError as e:
-            return _Learner(None, None, error=e)
-        entry = _Learner(file, _mtime(file))
-        start = time.perf_counter()
+            return _Entry((), (), os.getpid(), error=e)
+        files = (known,) if known is not None else ()
+        entry = _Entry(files, _mtimes(files), os.getpid())
+        began = time.perf_counter()
         try:
-            with working_directory(folder):
-                if spec.lower().endswith(".json"):
-                    from .model import load_json
-
-                    entry.saved = load_json(spec)
-                else:
-                    from .load import load
-
-                    entry.loaded = load(spec)
-                    if file is None and entry.loaded.namespace.get("__file__"):  # a module: now its file is known
-                        entry.file = Path(os.path.abspath(entry.loaded.namespace["__file__"]))
-                        entry.mtime = _mtime(entry.file)
+            entry.pending = start(spec, {"what": "loop", "call": call}, cwd=str(folder))
+            resolved = entry.pending.result()
         except LoopdocError as e:
             entry.error = e
+            entry.close()
+        else:
+            entry.loops[call] = resolved.document
+            if resolved.files:
+                entry.files = tuple(sorted({*files, *(Path(f) for f in resolved.files)}))
+                entry.mtimes = _mtimes(entry.files)
         self.loads += 1
         if self._on_load is not None and entry.error is None:
-            self._on_load(spec, time.perf_counter() - start)
+            self._on_load(spec, time.perf_counter() - began)
         return entry
-
-    @staticmethod
-    def _loop(entry: _Learner, spec: str, call: str | None) -> Loop:
-        if entry.saved is not None:
-            if call is not None:
-                raise UsageError(f"{spec}: call needs a learner; a saved model already holds the loop of one call")
-            return entry.saved
-        from . import loop
-
-        loaded = entry.loaded
-        return loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace)

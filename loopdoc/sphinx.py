@@ -43,8 +43,8 @@ from sphinx.util.docutils import SphinxDirective
 
 from . import __version__
 from .errors import LoopdocError
-from .fragment import FragmentPart, fragment_parts
-from .publish import LoopCache, spec_file
+from .publish import LoopCache, PublishOptions, failure_box, spec_file
+from .rendering.fragment import FragmentPart, fragment_parts
 
 logger = logging.getLogger(__name__)
 _CACHE = LoopCache(on_load=lambda spec, seconds: logger.info(f"loopdoc: loaded {spec} ({seconds:.1f} s)"))
@@ -74,29 +74,48 @@ class LoopdocDirective(SphinxDirective):
             of the text tree); on failure, an error system message (or, when lenient, a warning box).
         """
         spec = self.arguments[0].strip()
-        config = self.config
-        folder = Path(config.loopdoc_working_dir)
-        verbose = "verbose" in self.options or config.loopdoc_verbose
+        folder = Path(self.config.loopdoc_working_dir)
+        settings = self.settings()
         try:
             self._depend(spec_file(spec, folder))
-            loop = _CACHE.get(spec, self.options.get("call"), folder)
+            loop = _CACHE.get(spec, settings.call, folder)
             count = self.env.new_serialno("loopdoc")  # 0, 1, … within this document
-            parts = fragment_parts(loop, verbose=verbose, heading_level=1, title=self.options.get("title"),
+            parts = fragment_parts(loop, verbose=settings.verbose, heading_level=1, title=settings.title,
                                    id_prefix="" if count == 0 else f"loop{count + 1}-",
-                                   show_callbacks="no-callbacks" not in self.options and config.loopdoc_callbacks,
-                                   source_url=self.options.get("source-url", config.loopdoc_source_url))
-            from .render import render
+                                   show_callbacks=settings.callbacks, source_url=settings.source_url)
+            from .rendering.documents import render
 
-            text = render(loop, "txt", verbose=verbose)
+            text = render(loop, "txt", verbose=settings.verbose)
         except LoopdocError as e:
-            return self._failure(spec, e)
+            return self._failure(spec, e, settings)
         finally:
-            self._depend(_CACHE.file(spec, folder))
+            for path in _CACHE.file_list(spec, folder):
+                self._depend(path)
         html = addnodes.only(expr="html")
         html += self._sections(parts)
         other = addnodes.only(expr="not html")
         other += nodes.literal_block(text, text)
         return [html, other]
+
+    def settings(self) -> PublishOptions:
+        """The site's ``loopdoc_*`` values with this directive's options on top.
+
+        Returns:
+            The ``PublishOptions``.
+        """
+        config, options = self.config, self.options
+        site = PublishOptions(verbose=config.loopdoc_verbose, callbacks=config.loopdoc_callbacks,
+                              source_url=config.loopdoc_source_url, lenient=config.loopdoc_lenient)
+        block: dict[str, object] = {"call": options.get("call"), "title": options.get("title")}
+        if "verbose" in options:
+            block["verbose"] = True
+        if "no-callbacks" in options:
+            block["callbacks"] = False
+        if "lenient" in options:
+            block["lenient"] = True
+        if "source-url" in options:
+            block["source_url"] = options["source-url"]
+        return site.merged(**block)
 
     def _depend(self, path: Path | None) -> None:
         if path is not None:
@@ -128,12 +147,14 @@ class LoopdocDirective(SphinxDirective):
                 stack.append((part.level, node))
         return top
 
-    def _failure(self, spec: str, error: LoopdocError) -> list[nodes.Node]:
+    def _failure(self, spec: str, error: LoopdocError, settings: PublishOptions) -> list[nodes.Node]:
         message = f"loopdoc {spec}: {error}"
-        if "lenient" in self.options or self.config.loopdoc_lenient:
+        if settings.lenient:
             logger.warning(message, location=self.get_location())
+            failed = failure_box(spec, error)
             box = nodes.warning()
-            box += nodes.paragraph(text=f"loopdoc could not document {spec}: {error}")
+            box += nodes.paragraph(text=failed.title)
+            box += nodes.paragraph(text=failed.message)
             return [box]
         _failures(self.env).setdefault(self.env.docname, []).append(message)
         return [self.state.document.reporter.error(message, line=self.lineno)]
@@ -165,6 +186,7 @@ def _merge_info(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: B
 
 
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
+    _CACHE.clear()  # stop the learners' worker processes
     failures = _failures(app.env)
     if exception is None and failures:
         count = sum(len(m) for m in failures.values())

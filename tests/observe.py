@@ -149,7 +149,7 @@ def mismatches(model: list[dict], observed: list[dict]) -> list[str]:
 
 def run_call(learn: Any, call: str, namespace: dict[str, Any]) -> Callable[[], Any]:
     """A zero-argument function that makes ``call`` on ``learn`` for real."""
-    from loopdoc.extractors.fastai_call import parse_call
+    from loopdoc.adapters.fastai.calls import parse_call
 
     name, args, kwargs = parse_call(call, namespace)
     if not hasattr(type(learn), name):
@@ -165,7 +165,7 @@ def main(spec: str, out: str, call: str | None) -> None:
     with recording() as seen:
         loaded = load(spec)
         loop = loopdoc.loop(loaded.learner, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
-                            at_create=loaded.at_create)
+                            at_create=loaded.observation)
         run_call(loaded.learner, call or "fit(1)", loaded.namespace)()
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"model": model_events(loop), **seen}, f)

@@ -15,10 +15,12 @@ from conftest import ROOT
 from markdown_it import MarkdownIt
 
 import loopdoc
+import loopdoc.resolve
 from loopdoc.card import END, START, update_card
 from loopdoc.cli import main
 from loopdoc.errors import CardError
 from loopdoc.model import Loop, load_json
+from loopdoc.resolve import Resolved
 
 GOLDEN = ROOT / "tests" / "golden"
 SYNTH = str(GOLDEN / "synth.json")
@@ -166,11 +168,11 @@ def test_check_exit_codes_and_writes_nothing(tmp_path: Path, capsys: pytest.Capt
 def test_call_is_passed_to_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synth: Loop) -> None:
     seen = []
 
-    def fake_load_loop(spec: str, call: str | None = None) -> Loop:
+    def fake_resolve(spec: str, call: str | None = None) -> Resolved:
         seen.append((spec, call))
-        return dataclasses.replace(synth, call=call or "fit")
+        return Resolved(dataclasses.replace(synth, call=call or "fit"))
 
-    monkeypatch.setattr(loopdoc, "load_loop", fake_load_loop)
+    monkeypatch.setattr(loopdoc.resolve, "resolve", fake_resolve)
     card = tmp_path / "README.md"
     card.write_text("# C\n", encoding="utf-8")
     assert main(["card", "learner.py:learn", str(card), "--call", "fine_tune(2)", "--title", "Loop"]) == 0

@@ -25,13 +25,13 @@ import pytest
 from conftest import ROOT
 from markdown_it import MarkdownIt
 
-import loopdoc
 from loopdoc.cli import _use_color, main
 from loopdoc.diff import IGNORABLE, Change, LoopDiff, diff_loops, parse_ignore
 from loopdoc.errors import LoadError, UsageError
+from loopdoc.git import GitSpec, export_revision
 from loopdoc.model import Event, Loop, Phase
 from loopdoc.render import render_diff
-from loopdoc.sides import GitSpec, export_revision
+from loopdoc.resolve import resolve
 
 FIX = "tests/fixtures/diff"
 CASES = ("added", "removed", "order", "tie", "reordered", "run_valid", "doc", "learner", "lines")
@@ -42,9 +42,9 @@ HTML_NS = "{http://www.w3.org/1999/xhtml}"
 def loops() -> dict[str, Loop]:
     """The loop of ``old.py`` and of every ``new_*.py``, keyed ``"old"`` and the case name."""
     with contextlib.chdir(ROOT):
-        out = {"old": loopdoc.load_loop(f"{FIX}/old.py")}
+        out = {"old": resolve(f"{FIX}/old.py", isolated=False).document}
         for case in CASES:
-            out[case] = loopdoc.load_loop(f"{FIX}/new_{case}.py")
+            out[case] = resolve(f"{FIX}/new_{case}.py", isolated=False).document
     return out
 
 
@@ -412,16 +412,16 @@ def test_cli_json_that_is_not_a_loop_model_exits_2(saved, capsys, monkeypatch):
     class Trace:
         """Stands in for another loopdoc document that ``load_json`` reads (e.g. ``loopdoc trace -o x.json``)."""
 
-    monkeypatch.setattr(sys.modules["loopdoc.sides"], "load_json", lambda path: Trace())
+    monkeypatch.setattr(sys.modules["loopdoc.resolve"], "load_json", lambda path: Trace())
     code, _, err = run_main(["diff", saved["old"], saved["doc"]], capsys)
-    assert code == 2 and err == f"Error: {saved['old']}: a trace, not a loop model; diff compares loop models\n"
+    assert code == 2 and err == f"Error: {saved['old']}: a trace, not a loop model\n"
 
 
 def test_cli_internal_error_exits_2_not_1(saved, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(sys.modules["loopdoc.render"], "render_diff", broken)
+    monkeypatch.setattr(sys.modules["loopdoc.rendering.documents"], "render_diff", broken)
     code, _, err = run_main(["diff", saved["old"], saved["doc"]], capsys)
     assert code == 2 and err.startswith("Error: internal error: RuntimeError: a bug")
 

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from loopdoc.model import Loop, load_json
-from loopdoc.render import printable_text, render, write_output
+from loopdoc.render import render, write_output
+from loopdoc.rendering.text import printable_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = json.loads((ROOT / "tests" / "golden" / "synth.json").read_text(encoding="utf-8"))

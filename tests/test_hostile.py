@@ -253,7 +253,7 @@ def test_class_lines_match_inspect(tmp_path):
     """``_class_source`` finds the line ``inspect.getsourcelines`` finds, parsing each file once."""
     import inspect
 
-    from loopdoc.extractors.fastai import _class_source
+    from loopdoc.adapters.introspect import class_source as _class_source
 
     (tmp_path / "layout.py").write_text(
         "import functools\n\n"

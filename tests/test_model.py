@@ -14,6 +14,7 @@ from conftest import EXAMPLES, ROOT
 
 import loopdoc
 from loopdoc.model import Loop, schema
+from loopdoc.resolve import resolve
 
 
 def run_py(code: str) -> subprocess.CompletedProcess:
@@ -35,7 +36,7 @@ def models(tmp_path_factory) -> dict[str, dict]:
 
 def test_importing_loopdoc_imports_neither_fastai_nor_torch():
     proc = run_py(
-        "import sys, loopdoc, loopdoc.cli, loopdoc.load, loopdoc.render, loopdoc.extractors.fastai\n"
+        "import sys, loopdoc, loopdoc.cli, loopdoc.load, loopdoc.render, loopdoc.adapters.fastai.extract, loopdoc.resolve\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastai', 'torch'))\n"
         "assert not bad, bad"
     )
@@ -126,7 +127,7 @@ def test_inherited_and_instance_handlers(models):
 
 
 def test_model_attribute_note():
-    loop = loopdoc.load_loop("tests/fixtures/learners/model_after_fit.py")
+    loop = resolve("tests/fixtures/learners/model_after_fit.py", isolated=False).document
     assert [n for n in loop.notes if "learn.model" in n and "`after_fit`" in n]
 
 

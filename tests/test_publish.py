@@ -261,6 +261,7 @@ def test_mkdocs_plugin_watches_learner_files_and_reloads_changed_ones(tmp_path: 
     })
     config = load_config(config_file=str(site / "mkdocs.yml"))
     plugin = config.plugins["loopdoc"]
+    plugin.on_startup(command="serve", dirty=False)  # as `mkdocs serve` does: learners stay loaded between rebuilds
     build(config)
     assert plugin.cache.loads == 1
     second = (site / "site" / "index.html").read_text(encoding="utf-8")
@@ -412,7 +413,7 @@ def test_model_module_does_not_import_jinja() -> None:
 
 
 def test_fragment_parts_cut_at_every_heading() -> None:
-    from loopdoc.fragment import fragment_parts
+    from loopdoc.rendering.fragment import fragment_parts
 
     loop: Loop = load_json(str(GOLDEN / "synth.json"))
     parts = fragment_parts(loop, heading_level=3, title="T", id_prefix="x-")

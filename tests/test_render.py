@@ -498,7 +498,7 @@ def test_deterministic(model, fmt):
 def test_event_aliases_skip_names_that_cannot_be_anchors(plain):
     from dataclasses import replace
 
-    from loopdoc.render import event_aliases
+    from loopdoc.rendering.anchors import event_aliases
 
     names = ["before fit", "callbacks", "phase-fit", "fit-before_fit", "cb-LogBatch", "", "before_fit"]
     fit = plain.phases[1]
@@ -529,7 +529,7 @@ URL = "https://github.com/org/repo/blob/main/{path}#L{line}"
 
 
 def test_source_link_rule(plain):
-    from loopdoc.render import source_link
+    from loopdoc.rendering.links import source_link
 
     def link(file, line=3, url=URL):
         return source_link(SourceLocation(file, line), url, plain)
@@ -649,7 +649,7 @@ def test_real_example_renders():
 
 
 def test_python_names_in_docstrings_keep_their_underscores_and_stars():
-    from loopdoc.render import markdown_to_html
+    from loopdoc.rendering.markdown import markdown_to_html
 
     html = str(markdown_to_html("Overrides __call__, takes *args and **kwargs; `__init__` and **bold** *it* stay."))
     assert "__call__" in html and "*args" in html and "**kwargs" in html

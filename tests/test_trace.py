@@ -13,9 +13,10 @@ import pytest
 from conftest import ROOT
 
 import loopdoc
-from loopdoc.model import _validator, load_json
+from loopdoc.analysis.compare import static_events
+from loopdoc.model.documents import _validator, load_json, trace_schema
+from loopdoc.model.trace import Trace
 from loopdoc.render import render
-from loopdoc.trace import Trace, static_events, trace_schema
 
 CALLS = ["fit(1)", "fit_one_cycle(1)", "fit_flat_cos(1)", "fit_sgdr(1, 1)", "fine_tune(1)", "lr_find(num_it=10, suggest_funcs=None)",
          "validate()", "get_preds()", "fit(2, start_epoch=1)"]
@@ -76,7 +77,7 @@ def test_trace_leaves_no_instrumentation():
     from fastai.callback.core import Callback, _events
     from fastai.test_utils import synth_learner
 
-    from loopdoc.trace import run_trace
+    from loopdoc.adapters.fastai.recorder import run_trace
 
     def own(cb):
         return {k: v for k, v in vars(cb).items() if k in _events}

@@ -3,7 +3,7 @@
 A page with its own theme (the mkdocs plugin ``loopdoc.mkdocs``, the Sphinx extension
 ``loopdoc.sphinx``, a Jupyter notebook) gets an HTML fragment (``render_fragment``), cut at
 its headings (``fragment_parts``) when the host makes its own headings; a model card gets a
-Markdown section (``render_markdown_section``). Built on ``loopdoc.render``'s environment.
+Markdown section (``render_markdown_section``). Built on ``loopdoc.rendering.environment``.
 """
 
 from __future__ import annotations
@@ -16,19 +16,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .errors import UsageError
-from .model import Loop
-from .render import (
-    _markdown_parser,
-    check_source_url,
-    environment,
-    event_places,
-    markdown_paragraph,
-    printable_model,
-    printable_text,
-    render,
-    source_link,
-)
+from ..errors import UsageError
+from ..model.loop import Loop
+from .documents import document_context, render
+from .environment import environment, template_errors
+from .links import check_source_url
+from .markdown import markdown_paragraph, markdown_parser
+from .text import printable_model, printable_text
 
 FRAGMENT_TEMPLATE = "fragment.html.jinja"
 _ANCHOR_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
@@ -79,7 +73,7 @@ def render_fragment(loop: Loop, *, verbose: bool = False, heading_level: int = 2
 
     Raises:
         UsageError: ``heading_level`` outside 1–6, a bad ``id_prefix``, ``source_url`` or ``template_dir``.
-        jinja2.TemplateError: a broken user template.
+        TemplateError: a broken user template.
     """
     body = _fragment_text(loop, verbose=verbose, heading_level=heading_level, title=title, id_prefix=id_prefix,
                           show_callbacks=show_callbacks, source_url=source_url, template_dir=template_dir)
@@ -101,7 +95,7 @@ def fragment_parts(loop: Loop, **options: Any) -> list[FragmentPart]:
         Headings and HTML parts in document order; no empty HTML part.
 
     Raises:
-        UsageError, jinja2.TemplateError: as ``render_fragment``.
+        UsageError, TemplateError: as ``render_fragment``.
     """
     text = _fragment_text(loop, **options)
     parts: list[FragmentPart] = []
@@ -128,26 +122,23 @@ def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2,
         raise UsageError(f"id prefix {id_prefix!r}: use only letters, digits, '-' and '_'")
     if source_url is not None:
         check_source_url(source_url)
-    env = environment("html", template_dir)
-    env.filters["markdown_fragment"] = markdown_fragment
     loop = printable_model(loop)  # control characters and the like become U+FFFD, as in ``render``
     title = None if title is None else printable_text(title)
-    text = env.get_template(FRAGMENT_TEMPLATE).render(
-        loop=loop,
-        callbacks={cb.id: cb for cb in loop.callbacks},
-        places=event_places(loop),
-        level=heading_level + (1 if title else 0),
-        title=title,
-        verbose=verbose,
-        show_callbacks=show_callbacks,
-        anchor=lambda name: id_prefix + name,
-        source_link=lambda source: source_link(source, source_url, loop),
-    )
+    with template_errors():
+        env = environment("html", template_dir)
+        env.filters["markdown_fragment"] = markdown_fragment
+        text = env.get_template(FRAGMENT_TEMPLATE).render(
+            **document_context(loop, verbose=verbose, source_url=source_url),
+            level=heading_level + (1 if title else 0),
+            title=title,
+            show_callbacks=show_callbacks,
+            anchor=lambda name: id_prefix + name,
+        )
     return text.strip("\n") + "\n"
 
 
 def markdown_fragment(text: str | None) -> Markup:
-    """Like ``loopdoc.render.markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
+    """Like ``loopdoc.rendering.markdown.markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
 
     A docstring's ``# Heading`` must not become a heading of the page it is embedded in
     (nor of its table of contents). Raw HTML is escaped, never passed through.
@@ -160,7 +151,7 @@ def markdown_fragment(text: str | None) -> Markup:
     """
     if not text:
         return Markup("")
-    md = _markdown_parser()
+    md = markdown_parser()
     md.add_render_rule("heading_open", lambda *args: "<p><strong>")
     md.add_render_rule("heading_close", lambda *args: "</strong></p>\n")
     return Markup(md.render(text))
@@ -185,13 +176,13 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
 
     Raises:
         UsageError: ``heading_level`` outside 1–6, a bad ``source_url`` or ``template_dir``.
-        jinja2.TemplateError: a broken user template.
+        TemplateError: a broken user template.
     """
     if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
         raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
     document = render(loop, "md", title=title, source_url=source_url, template_dir=template_dir)
     lines = document.split("\n")
-    tokens = _markdown_parser().parse(document)
+    tokens = markdown_parser().parse(document)
     if tokens and tokens[0].type == "heading_open" and tokens[0].tag == "h1" and tokens[0].map:
         heading = "#" * heading_level + " " + tokens[1].content  # the title, as the template escaped it
         lines = lines[tokens[0].map[1]:]
@@ -220,7 +211,7 @@ def shift_markdown_headings(text: str, delta: int) -> str:
     if delta <= 0:
         return text
     lines = text.split("\n")
-    for token in _markdown_parser().parse(text):
+    for token in markdown_parser().parse(text):
         if token.type != "heading_open" or not token.markup.startswith("#") or token.map is None:
             continue
         row = token.map[0]

@@ -28,7 +28,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LoadError, UsageError
+from ...errors import LoadError, UsageError
 
 # The Learner methods that run a loop. Listed so that `--call "export()"` cannot write
 # files or worse: this is which calls are allowed, not what any of them adds.

@@ -1,22 +1,9 @@
-"""Read the two sides of ``loopdoc diff``: saved models, learners, and learners at a git revision.
+"""Specs at a git revision: ``git:REV:PATH.py[:ATTR]`` (a learner file) and ``git:REV:PATH.json`` (a saved model).
 
-A side is one of:
-
-- ``loop.json``: a saved model, read in this process (imports neither torch nor fastai);
-- ``learner.py[:ATTR]`` or ``package.module[:ATTR]``: a learner, as ``loopdoc render`` loads it;
-- ``git:REV:PATH.py[:ATTR]``: the learner file ``PATH`` as it is at git revision ``REV``;
-- ``git:REV:PATH.json``: a saved model as it is at ``REV``.
-
-``PATH`` is relative to the current folder, like the other side's path (git's own
-``REV:./PATH``), and the current folder must be inside the repository.
-
-Learners load in child processes, one per side, both at once: each runs
-``python -m loopdoc render SPEC -o - --format json`` (that is ``loopdoc.load_loop``)
-and hands back the model as JSON. Two learners in one process would not be
-independent: a module imported by the first (``learner.py``'s sibling
-``callbacks.py``, or ``fastai.callback.progress``, which appends ``ProgressCallback``
-to ``fastai.learner.defaults.callbacks`` on import) would still be there, changed,
-for the second. The children do not write ``__pycache__`` folders.
+``PATH`` is relative to the current folder, like any other path (git's own
+``REV:./PATH``), and the current folder must be inside the repository. The resolver
+(``loopdoc.resolve``) exports the revision with ``export_revision``, loads the exported
+file like any other, and shows the result with ``rewrite_loop``.
 
 A git revision is read with ``git show`` and ``git archive``, never by checking
 anything out: the learner's whole folder at ``REV`` is exported to a temporary
@@ -32,24 +19,20 @@ is removed afterwards.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import posixpath
 import subprocess
-import sys
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .errors import LearnerNotFound, LoadError, LoopdocError, ModelError, OutputError, UsageError
-from .model import Loop, load_json
+from .errors import LoadError, LoopdocError, ModelError, UsageError
+from .model.loop import Loop
 from .paths import display_path
 
 GIT_PREFIX = "git:"
-_CHILD_ERRORS: dict[int, type[LoopdocError]] = {2: UsageError, 3: LearnerNotFound, 4: LoadError, 5: OutputError}
 
 
 @dataclass(frozen=True)
@@ -200,134 +183,36 @@ def export_revision(spec: GitSpec, dest: str | os.PathLike[str]) -> Exported:
     return Exported(spec, folder, target, repo, rel)
 
 
-def load_sides(old: str, new: str, *, debug: bool = False, stderr: IO[str] | None = None) -> tuple[Loop, Loop]:
-    """Load both sides of a diff, learners in child processes running at the same time.
-
-    Args:
-        old: a side spec (see the module doc).
-        new: a side spec.
-        debug: give the children ``--debug`` (their tracebacks are passed on).
-        stderr: where the children's other output (the user's prints, warnings)
-            goes; ``sys.stderr`` when ``None``.
-
-    Returns:
-        ``(old_loop, new_loop)``.
-
-    Raises:
-        LoopdocError: the first side (old, then new) that failed, with a one-line
-            message naming the file (``git:REV:PATH`` for a revision): a
-            ``UsageError``, ``LearnerNotFound``, ``LoadError`` or ``ModelError``
-            as ``loopdoc render`` would raise for that side.
-    """
-    with contextlib.ExitStack() as stack:
-        started = [_start(spec, stack, debug) for spec in (old, new)]
-        a, b = (_finish(s, debug, stderr or sys.stderr) for s in started)
-        return a, b
-
-
-def load_side(spec: str, *, debug: bool = False, stderr: IO[str] | None = None) -> Loop:
-    """Load one side of a diff (see ``load_sides``).
-
-    Args:
-        spec: a side spec.
-        debug: give the child ``--debug``.
-        stderr: where the child's other output goes; ``sys.stderr`` when ``None``.
-
-    Returns:
-        The ``Loop``.
-
-    Raises:
-        LoopdocError: as ``load_sides``.
-    """
-    with contextlib.ExitStack() as stack:
-        return _finish(_start(spec, stack, debug), debug, stderr or sys.stderr)
-
-
-# ---------------------------------------------------------------- internals
-
-
-@dataclass
-class _Started:
-    spec: str
-    loop: Loop | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    exported: Exported | None = None
-
-
-def _start(spec: str, stack: contextlib.ExitStack, debug: bool) -> _Started:
-    exported = None
-    target = spec
-    if spec.startswith(GIT_PREFIX):
-        git = GitSpec.parse(spec)
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="loopdoc-git-"))
-        exported = export_revision(git, folder)
-        if git.is_json:
-            with _rewriting(exported):
-                return _Started(spec, loop=_rewrite_loop(_loop_json(str(exported.file)), exported, None))
-        target = str(exported.file) + (f":{git.attr}" if git.attr else "")
-    elif spec.lower().endswith(".json"):
-        return _Started(spec, loop=_loop_json(spec))
-    cmd = [sys.executable, "-m", "loopdoc", "render", "-o", "-", "--format", "json", *(["--debug"] if debug else []), "--", target]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    except OSError as e:
-        raise LoadError(f"{spec}: cannot start {sys.executable}: {e.strerror or e}") from e
-    stack.callback(_stop, proc)
-    return _Started(spec, proc=proc, exported=exported)
-
-
-def _loop_json(path: str) -> Loop:
-    """``load_json`` for a side: a saved loop model, not another loopdoc document (e.g. a trace)."""
-    document = load_json(path)
-    if not isinstance(document, Loop):
-        raise ModelError(f"{path}: a {type(document).__name__.lower()}, not a loop model; diff compares loop models")
-    return document
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-def _finish(started: _Started, debug: bool, stderr: IO[str]) -> Loop:
-    if started.loop is not None:
-        return started.loop
-    assert started.proc is not None
-    out, err = started.proc.communicate()
-    exported = started.exported
-    lines = err.decode("utf-8", errors="replace").splitlines()
-    error = next((line for line in reversed(lines) if line.startswith("Error: ")), None)
-    passed = [line for line in lines if line is not error]
-    if passed:
-        text = "\n".join(passed) + "\n"
-        stderr.write(exported.rewrite(text) if exported else text)
-        stderr.flush()
-    code = started.proc.returncode
-    if code != 0:
-        message = error[len("Error: "):] if error else f"{started.spec}: loading failed (exit code {code})"
-        raise _CHILD_ERRORS.get(code, LoopdocError)(exported.rewrite(message) if exported else message)
-    try:
-        loop = Loop.from_dict(json.loads(out.decode("utf-8")))
-    except (ValueError, KeyError, TypeError) as e:
-        raise LoopdocError(f"{started.spec}: internal error: the loading process wrote no loop model ({type(e).__name__})") from e
-    if exported is not None:
-        loop = _rewrite_loop(loop, exported, loop.learner.loaded_from.rpartition(":")[2])
-    return loop
-
-
 @contextlib.contextmanager
-def _rewriting(exported: Exported) -> Iterator[None]:
-    """Re-raise a loopdoc error with the temporary folder replaced by ``git:REV:`` paths."""
+def rewriting(exported: Exported) -> Iterator[None]:
+    """Re-raise a loopdoc error with the temporary folder replaced by ``git:REV:`` paths.
+
+    Args:
+        exported: the export the error may mention.
+
+    Raises:
+        LoopdocError: the same class, its message rewritten.
+    """
     try:
         yield
     except LoopdocError as e:
         raise type(e)(exported.rewrite(str(e))) from e
 
 
-def _rewrite_loop(loop: Loop, exported: Exported, attr: str | None) -> Loop:
-    """``loop`` with source files shown as working-tree files, messages cleaned, and, for a learner, ``loaded_from`` set."""
+def rewrite_loop(loop: Loop, exported: Exported, attr: str | None) -> Loop:
+    """``loop`` with source files shown as working-tree files, messages cleaned, and, for a learner, ``loaded_from`` set.
+
+    Args:
+        loop: a model read from the exported folder.
+        exported: the export.
+        attr: the trainer's ``ATTR`` (from the model's ``loaded_from``) for a learner file, ``None`` for a saved model.
+
+    Returns:
+        The model as the user should see it: ``loaded_from`` ``git:REV:PATH:ATTR``.
+
+    Raises:
+        ModelError: the rewritten model no longer builds (not expected: only strings change).
+    """
 
     def fix(obj: Any) -> Any:
         if isinstance(obj, dict):
@@ -380,7 +265,9 @@ def _extract_archive(args: list[str], repo: Path, dest: Path, text: str) -> None
             archive.extractall(dest, filter="data")
         err = proc.stderr.read()
     except (tarfile.TarError, OSError) as e:
-        _stop(proc)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         raise LoadError(f"{text}: cannot export the revision's files: {e}") from e
     finally:
         proc.stdout.close()

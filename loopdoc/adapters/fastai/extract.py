@@ -19,18 +19,12 @@ after the user's code has built the learner.
 
 from __future__ import annotations
 
-import ast
-import functools
-import inspect
-import linecache
 import math
 import numbers
-import re
 from collections.abc import Iterable
-from types import CodeType, MethodType
 from typing import Any
 
-from ..model import (
+from ...model.loop import (
     Callback,
     Cancel,
     Event,
@@ -40,59 +34,26 @@ from ..model import (
     Loop,
     Node,
     Phase,
-    SourceLocation,
     Step,
 )
-from ..paths import display_path
-from .fastai_call import Fired, record_call
+from ..introspect import (
+    callback_ids,
+    class_source,
+    clean_doc,
+    definer,
+    describe,
+    exc_text,
+    handler_for,
+    has,
+    is_number,
+    qualified,
+    safe_repr,
+    underlying,
+)
+from .calls import Fired, record_call
+from .wording import CANCELS, EVENT_DESCRIPTIONS
 
 FLAGS = ("run", "run_train", "run_valid")
-
-# When each event fires and what the Learner holds then, in our words.
-EVENT_DESCRIPTIONS = {
-    "after_create": "Once, at the end of `Learner.__init__`. The learner has `dls`, `model`, `loss_func`, "
-    "`opt_func` and its callbacks, but no optimizer yet (`learn.opt` is None). A callback added later never receives it.",
-    "before_fit": "Once per call to `fit`, after the optimizer is created and `lr`/`wd` are set; "
-    "`learn.n_epoch` holds the number of epochs.",
-    "after_cancel_fit": "Only when a `CancelFitException` was raised anywhere in the fit.",
-    "after_fit": "Once at the end of `fit`, whether or not it was cancelled. fastai resets every callback's `run` "
-    "to True here; then `learn.dl`, `xb`, `yb`, `pred` and `loss` are cleared.",
-    "before_epoch": "At the start of each epoch; `learn.epoch` is the epoch index (from 0).",
-    "after_cancel_epoch": "Only when a `CancelEpochException` was raised during this epoch.",
-    "after_epoch": "At the end of each epoch, after validation, whether or not the epoch was cancelled.",
-    "before_train": "At the start of the training part of the epoch; `learn.dl` is `dls.train`. "
-    "`TrainEvalCallback` sets `learn.training = True` and puts the model in train mode here.",
-    "after_cancel_train": "Only when a `CancelTrainException` was raised during the training part.",
-    "after_train": "At the end of the training part, whether or not it was cancelled.",
-    "before_validate": "At the start of the validation part; `learn.dl` is `dls.valid`. "
-    "`TrainEvalCallback` sets `learn.training = False` and puts the model in eval mode here.",
-    "after_cancel_validate": "Only when a `CancelValidException` was raised during the validation part.",
-    "after_validate": "At the end of the validation part, whether or not it was cancelled.",
-    "before_batch": "At the start of each batch; `learn.iter` is the batch index, `learn.xb` and `learn.yb` "
-    "hold the inputs and targets (tuples) and may be replaced here.",
-    "after_pred": "After the forward pass; `learn.pred` holds the model's output and may be replaced here.",
-    "after_loss": "After the loss is computed (only if the batch has targets); `learn.loss_grad` is the loss "
-    "to differentiate, `learn.loss` a detached copy.",
-    "before_backward": "Before `loss_grad.backward()`; only when training and the batch has targets.",
-    "after_cancel_backward": "Only when a `CancelBackwardException` was raised in `before_backward` or the backward pass.",
-    "after_backward": "After the backward pass (or its cancellation); gradients are in the parameters' `.grad`.",
-    "before_step": "Before `opt.step()`; gradients may still be changed (clipping, accumulation).",
-    "after_cancel_step": "Only when a `CancelStepException` was raised in `before_step` or the optimizer step.",
-    "after_step": "After the optimizer step (or its cancellation); then fastai calls `opt.zero_grad()`.",
-    "after_cancel_batch": "Only when a `CancelBatchException` was raised during this batch.",
-    "after_batch": "At the end of each batch, whether or not it was cancelled; `learn.loss` is this batch's loss.",
-}
-
-# Per `_with_events` type: the exception it catches and what follows its after_* event.
-CANCELS = {
-    "fit": ("CancelFitException", "The rest of the fit is skipped; `after_fit` runs, then the cleanup."),
-    "epoch": ("CancelEpochException", "The rest of this epoch is skipped; `after_epoch` runs, then the next epoch."),
-    "train": ("CancelTrainException", "The remaining training batches are skipped; `after_train` runs, then validation."),
-    "validate": ("CancelValidException", "The remaining validation batches are skipped; `after_validate` runs, then `after_epoch`."),
-    "batch": ("CancelBatchException", "The rest of this batch (including `opt.zero_grad()`) is skipped; `after_batch` runs, then the next batch."),
-    "backward": ("CancelBackwardException", "The backward pass is skipped; `after_backward` runs, then the optimizer step phase."),
-    "step": ("CancelStepException", "The optimizer step is skipped; `after_step` runs, then `opt.zero_grad()`."),
-}
 
 TRAINING_ONLY = "only when training and the batch has targets (`len(self.yb) > 0`)"
 
@@ -144,7 +105,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
             seen.add(id(cb))
             every.append(cb)
     ordered = run_order(every)
-    ids = _callback_ids(ordered)
+    ids = callback_ids(ordered)
     inner = set(core._inner_loop)
 
     def reader(cbs: Iterable[Any], reset: frozenset[int] = frozenset()) -> _Reader:
@@ -254,8 +215,8 @@ class _Reader:
         if dispatch is None:
             method = self.handler(cb, event, flag)
             return [method] if method is not None else []
-        out = [_handler(self.ids[id(cb)], dispatch, "dispatch", _qualified(_definer(type(cb), "__call__")))]
-        if "super" in getattr(getattr(_underlying(dispatch), "__code__", None), "co_names", ()):
+        out = [handler_for(self.ids[id(cb)], dispatch, "dispatch", qualified(definer(type(cb), "__call__")))]
+        if "super" in getattr(getattr(underlying(dispatch), "__code__", None), "co_names", ()):
             method = self.handler(cb, event, flag)
             out += [method] if method is not None else []
         return out
@@ -268,14 +229,14 @@ class _Reader:
             return None
         attr = vars(cb).get(event)
         if attr is not None and callable(attr):
-            return _handler(cb_id, attr, "instance", None)
+            return handler_for(cb_id, attr, "instance", None)
         for klass in type(cb).__mro__:
             if klass in self.base_classes or event not in vars(klass):
                 continue
             attr = vars(klass)[event]
             if isinstance(attr, (staticmethod, classmethod)):
                 attr = attr.__func__
-            return _handler(cb_id, attr, "method", _qualified(klass)) if callable(attr) else None
+            return handler_for(cb_id, attr, "method", qualified(klass)) if callable(attr) else None
         return None
 
     # -- phases (fastai/learner.py, fastai 2.8) ----------------------------
@@ -405,10 +366,6 @@ def _own_dispatch(cls: type, base: type) -> Any:
     return None if call is base.__call__ else call
 
 
-def _definer(cls: type, name: str) -> type:
-    return next(k for k in cls.__mro__ if name in vars(k))
-
-
 def _flag(cb: Any, name: str, default: bool) -> bool:
     """``bool(cb.<name>)``, or ``default`` when reading it raises (``_broken_notes`` says what fastai does then)."""
     try:
@@ -430,7 +387,7 @@ def _order(cb: Any) -> tuple[Any, str | None]:
     try:
         return getattr(cb, "order", 0), None
     except Exception as e:
-        return 0, f"raises {type(e).__name__}: {_exc_text(e)}"
+        return 0, f"raises {type(e).__name__}: {exc_text(e)}"
 
 
 def order_problems(cbs: list[Any]) -> dict[int, str]:
@@ -458,13 +415,9 @@ def order_problems(cbs: list[Any]) -> dict[int, str]:
         sorted(key for cb, key in keys if id(cb) not in problems)
     except Exception:
         for cb, key in keys:
-            if id(cb) not in problems and not _is_number(key):
-                problems[id(cb)] = f"is {_safe_repr(key)} ({type(key).__name__}), which fastai cannot compare with the other callbacks' `order`"
+            if id(cb) not in problems and not is_number(key):
+                problems[id(cb)] = f"is {safe_repr(key)} ({type(key).__name__}), which fastai cannot compare with the other callbacks' `order`"
     return problems
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not (isinstance(value, float) and math.isnan(value))
 
 
 def run_order(cbs: list[Any]) -> list[Any]:
@@ -493,25 +446,6 @@ def run_order(cbs: list[Any]) -> list[Any]:
         return list(cbs)
 
 
-def _exc_text(exc: BaseException) -> str:
-    try:
-        text = " ".join(str(exc).split())
-    except Exception:
-        text = ""
-    text = text or "(no message)"
-    return text if len(text) <= 120 else text[:119] + "…"
-
-
-def _safe_repr(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` without memory addresses, shortened; a raising ``__repr__`` gives ``<Type object>``."""
-    try:
-        text = _ADDRESS.sub("", repr(value))
-    except Exception:
-        text = f"<{type(value).__qualname__} object>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _flag_problem(cb: Any, name: str) -> str | None:
     """Why fastai's ``Callback.__call__`` cannot read ``self.<name>`` as a truth value, or ``None``.
 
@@ -521,7 +455,7 @@ def _flag_problem(cb: Any, name: str) -> str | None:
     try:
         bool(getattr(cb, name))
     except Exception as e:
-        return f"raises {type(e).__name__}: {_exc_text(e)}"
+        return f"raises {type(e).__name__}: {exc_text(e)}"
     return None
 
 
@@ -562,27 +496,6 @@ def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
     return notes
 
 
-def _callback_ids(ordered: list[Any]) -> dict[int, str]:
-    """``Callback.id`` per instance: class name, then ``Name-2``, ``Name-3`` … in run order."""
-    seen: dict[str, int] = {}
-    taken: set[str] = set()
-    ids = {}
-    for cb in ordered:
-        if id(cb) in ids:  # the same instance attached twice (fastai then runs it twice): one id
-            continue
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", type(cb).__name__) or "Callback"
-        if not (name[0].isalpha() or name[0] == "_"):
-            name = "_" + name
-        seen[name] = seen.get(name, 0) + 1
-        candidate = name if seen[name] == 1 else f"{name}-{seen[name]}"
-        while candidate in taken:  # a class literally named "Name-2" (made with type()) must not collide
-            seen[name] += 1
-            candidate = f"{name}-{seen[name]}"
-        taken.add(candidate)
-        ids[id(cb)] = candidate
-    return ids
-
-
 def _callback(cb: Any, cb_id: str, base: type) -> Callback:
     cls = type(cb)
     value, problem = _order(cb)
@@ -590,9 +503,9 @@ def _callback(cb: Any, cb_id: str, base: type) -> Callback:
     return Callback(
         id=cb_id,
         name=cls.__name__,
-        qualname=_qualified(cls),
-        doc=_doc(vars(cls).get("__doc__")),
-        source=_class_source(cls),
+        qualname=qualified(cls),
+        doc=clean_doc(vars(cls).get("__doc__")),
+        source=class_source(cls),
         order=order,
         flags={name: _flag(cb, name, True) for name in FLAGS},
         receives_all=_own_dispatch(cls, base) is not None,
@@ -603,146 +516,9 @@ def _shown_order(value: Any) -> int | float | None:
     """``order`` as the model holds it: an ``int`` or a finite ``float``; ``None`` for anything else."""
     if isinstance(value, numbers.Integral):
         return int(value)  # bool and numpy integers as plain ints, as fastai compares them
-    if _is_number(value) and not math.isinf(value):
+    if is_number(value) and not math.isinf(value):
         return float(value)
     return None
-
-
-def _handler(cb_id: str, attr: Any, via: str, defined_by: str | None) -> Handler:
-    """The ``Handler`` for the callable ``attr``; attributes of the user's object that raise or are not text are ignored."""
-    fn = _underlying(attr)
-    code = _get(fn, "__code__")
-    qualname = _get(fn, "__qualname__")
-    if not isinstance(qualname, str):
-        qualname = None
-    if isinstance(code, CodeType):
-        function = qualname or code.co_name
-        source = _location(code.co_filename, code.co_firstlineno)
-    else:  # a callable object or a builtin
-        function = qualname or f"{type(fn).__qualname__}.__call__"
-        source = None
-    return Handler(cb_id, function, via, defined_by, _doc(_get(fn, "__doc__")), source)
-
-
-def _get(obj: Any, name: str) -> Any:
-    """``getattr(obj, name, None)``, also ``None`` when the attribute raises anything (a user's broken property)."""
-    try:
-        return getattr(obj, name, None)
-    except Exception:
-        return None
-
-
-def _underlying(attr: Any) -> Any:
-    """The function that actually runs: through bound methods, ``functools.partial`` and ``functools.wraps``."""
-    fn = attr
-    for _ in range(32):
-        if isinstance(fn, MethodType):
-            fn = fn.__func__
-        elif isinstance(fn, functools.partial):
-            fn = fn.func
-        else:
-            break
-    if not callable(fn):
-        return fn
-    try:
-        return inspect.unwrap(fn)
-    except Exception:  # a cycle of __wrapped__, or a __wrapped__ that raises
-        return fn
-
-
-def _doc(doc: Any) -> str | None:
-    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
-
-
-def _location(filename: str, line: int | None) -> SourceLocation | None:
-    if not filename or filename.startswith("<"):
-        return None
-    return SourceLocation(display_path(filename), line)
-
-
-def _class_source(cls: type) -> SourceLocation | None:
-    """Where ``cls`` is defined, as ``inspect.getsourcelines(cls)`` finds it, or ``None``.
-
-    Python 3.11's ``inspect.findsource`` parses the class's whole file for every class
-    (``ast.parse`` + ``_ClassFinder``): 300 classes in one file took 15 s. This finds the
-    same line (the first ``class`` statement, in ``ast`` traversal order, whose qualified
-    name matches; its first decorator's line if decorated) but parses each file once
-    (``_class_lines``). Anything that fails (no file, a dynamic class, a file that no
-    longer parses) gives ``None``, never an error.
-    """
-    try:
-        filename = inspect.getsourcefile(cls)
-        if not filename:
-            return None
-        linecache.checkcache(filename)
-        module = inspect.getmodule(cls, filename)
-        lines = linecache.getlines(filename, module.__dict__) if module else linecache.getlines(filename)
-        if not lines:
-            return None
-        line = _class_lines(filename, lines).get(cls.__qualname__)
-    except Exception:
-        return None
-    return _location(filename, line) if line is not None else None
-
-
-_CLASS_LINES: dict[str, tuple[list[str], dict[str, int]]] = {}
-
-
-def _class_lines(filename: str, lines: list[str]) -> dict[str, int]:
-    """``{qualified name: 1-based line}`` of every class statement in a file, first occurrence kept.
-
-    Cached per file while ``linecache`` holds the same ``lines`` list (it replaces the
-    list when the file changes).
-
-    Raises:
-        SyntaxError, ValueError: the text does not parse.
-    """
-    cached = _CLASS_LINES.get(filename)
-    if cached is not None and cached[0] is lines:
-        return cached[1]
-    table: dict[str, int] = {}
-    stack: list[str] = []
-
-    class Finder(ast.NodeVisitor):  # the walk of inspect._ClassFinder (Python 3.11), recording every class
-        def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-            stack.extend((node.name, "<locals>"))
-            self.generic_visit(node)
-            del stack[-2:]
-
-        visit_AsyncFunctionDef = visit_FunctionDef
-
-        def visit_ClassDef(self, node: ast.ClassDef) -> None:
-            stack.append(node.name)
-            table.setdefault(".".join(stack), node.decorator_list[0].lineno if node.decorator_list else node.lineno)
-            self.generic_visit(node)
-            stack.pop()
-
-    Finder().visit(ast.parse("".join(lines)))
-    _CLASS_LINES[filename] = (lines, table)
-    return table
-
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def _describe(obj: Any) -> str | None:
-    """A stable, readable name for a loss or optimizer function: no memory addresses."""
-    if obj is None:
-        return None
-    if isinstance(obj, functools.partial):
-        args = [_describe(a) or "None" for a in obj.args]
-        args += [f"{k}={_describe(v)}" for k, v in obj.keywords.items()]
-        return f"partial({', '.join([_describe(obj.func) or '?', *args])})"
-    if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj):
-        return obj.__qualname__
-    try:
-        return _ADDRESS.sub("", repr(obj))
-    except Exception:  # a user's broken __repr__
-        return type(obj).__qualname__
 
 
 def _summary(learn: Any, loaded_from: str) -> LearnerSummary:
@@ -755,9 +531,9 @@ def _summary(learn: Any, loaded_from: str) -> LearnerSummary:
             metrics.append(type(m).__qualname__)
     return LearnerSummary(
         loaded_from=loaded_from,
-        model=_qualified(model),
-        loss_func=_describe(getattr(learn, "loss_func", None)),
-        opt_func=_describe(getattr(learn, "opt_func", None)),
+        model=qualified(model),
+        loss_func=describe(getattr(learn, "loss_func", None)),
+        opt_func=describe(getattr(learn, "opt_func", None)),
         metrics=tuple(metrics),
     )
 
@@ -785,16 +561,9 @@ def _notes(learn: Any, ordered: list[Any], core: Any, training: dict[str, bool])
     for name in core._events:
         if name in vars(learn) or any(name in vars(k) for k in type(learn).__mro__):
             notes.append(_delegation_note("learn", name))
-        elif _has(learn.model, name):
+        elif has(learn.model, name):
             notes.append(_delegation_note("learn.model", name))
     return notes
-
-
-def _has(obj: Any, name: str) -> bool:
-    try:
-        return hasattr(obj, name)
-    except Exception:
-        return False
 
 
 def _delegation_note(owner: str, name: str) -> str:
@@ -823,6 +592,6 @@ def as_callbacks(cbs: Any) -> list[Any]:
         if isinstance(item, type) and issubclass(item, FastaiCallback):
             item = item()
         if not isinstance(item, FastaiCallback):
-            raise TypeError(f"not a fastai Callback or Callback class: {_safe_repr(item)}")
+            raise TypeError(f"not a fastai Callback or Callback class: {safe_repr(item)}")
         out.append(item)
     return out

@@ -1,0 +1,185 @@
+"""The recorder behind ``loopdoc trace`` for fastai: run a call for real and record what the loop did, with wall time.
+
+How it measures (fastai 2.8): on the learner instance only, for the duration of the
+call, ``_call_one`` is replaced by the same loop as fastai's
+(``for cb in self.cbs.sorted('order'): cb(event_name)``) timing each ``cb(event_name)``
+with ``time.perf_counter``; each callback's event methods get an instance-level wrapper
+that notes they ran; ``all_batches`` stops after ``batches`` batches per loop and
+``one_batch`` is timed. All of it is removed afterwards. Timings are wall time and vary
+between runs; everything else is deterministic for a deterministic learner.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+from types import MethodType
+from typing import Any
+
+from ...analysis.compare import differences
+from ...errors import LoadError, UsageError
+from ...model.loop import Loop
+from ...model.trace import Cancellation, EventTrace, HandlerTiming, Trace
+from ..introspect import callback_ids, underlying
+from .calls import import_for, parse_call
+from .extract import run_order
+from .wording import WORDING
+
+PHASES = ("fit", "epoch", "train", "validate", "batch", "backward", "step")
+
+
+@dataclass
+class _Stats:
+    fired: int = 0
+    handlers: dict[int, list[Any]] = field(default_factory=dict)  # id(cb) -> [function, calls, total, max]
+    cancels: dict[tuple[str, int], int] = field(default_factory=dict)  # (exception, id(cb)) -> count
+
+
+def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batches: int = 3) -> Trace:
+    """Run ``call`` on ``learn`` for real, at most ``batches`` batches per loop, and record it.
+
+    Args:
+        learn: the ``Learner``; it is trained by the call (that is what was asked for).
+        loop: its static model for the same call, taken before the run (``loopdoc.loop(learn, call=call)``).
+        call: e.g. ``"fit(1)"`` (see ``loopdoc.adapters.fastai.calls.CALLS``).
+        namespace: names the call's arguments may use.
+        batches: the cap per batch loop, at least 1.
+
+    Returns:
+        The ``Trace``; ``differences`` compares it with ``loop``.
+
+    Raises:
+        UsageError: a bad call or ``batches`` < 1.
+        LoadError: the call raised (the message names the exception); the
+            learner's instrumentation is removed first.
+    """
+    from fastai.callback.core import Callback, event
+    from fastai.callback.core import _events as events
+
+    if batches < 1:
+        raise UsageError(f"--batches {batches}: must be at least 1")
+    name, args, kwargs = parse_call(call, namespace)
+    import_for(learn, name, call)
+    stats: dict[tuple[tuple[str, ...], str], _Stats] = {}
+    seen: dict[int, Any] = {}  # every callback met, in order of first appearance (run order)
+    stack: list[str] = []
+    tops: dict[str, int] = {}
+    wrapped: dict[int, dict[str, Any]] = {}
+    ran: list[str | None] = [None]
+    batch_time = [0.0]
+    callback_batch_time = [0.0]
+    base_classes = set(Callback.__mro__)
+
+    def instrument(cb: Any) -> None:
+        if id(cb) in wrapped:
+            return
+        own = {ev: vars(cb)[ev] for ev in events if ev in vars(cb)}
+        for ev in events:
+            fn = own.get(ev)
+            if fn is None:
+                fn = next((vars(k)[ev] for k in type(cb).__mro__ if k not in base_classes and ev in vars(k)), None)
+                fn = fn.__get__(cb) if hasattr(fn, "__get__") else fn
+            if callable(fn):
+                object.__setattr__(cb, ev, _noting(fn, ran))
+        wrapped[id(cb)] = own
+        seen[id(cb)] = cb
+
+    def call_one(self: Any, event_name: str) -> None:
+        if not hasattr(event, event_name):
+            raise Exception(f"missing {event_name}")  # as fastai's Learner._call_one
+        kind = event_name.split("_")[-1]
+        if event_name.startswith("before_") and kind in PHASES:
+            if not stack:  # a top-level phase, keyed as Loop.top_keys does: fit, fit2, …
+                tops[kind] = tops.get(kind, 0) + 1
+                stack.append(kind if tops[kind] == 1 else f"{kind}{tops[kind]}")
+            else:
+                stack.append(kind)
+        elif kind in PHASES:
+            while len(stack) > 1 and stack[-1] != kind:
+                stack.pop()
+        path = tuple(stack) if event_name != "after_create" else ("create",)
+        rec = stats.setdefault((path, event_name), _Stats())
+        rec.fired += 1
+        try:
+            for cb in self.cbs.sorted("order"):
+                instrument(cb)
+                dispatch = type(cb).__call__
+                ran[0] = None
+                t0 = time.perf_counter()
+                try:
+                    cb(event_name)
+                except BaseException as e:
+                    key = (type(e).__name__, id(cb))
+                    rec.cancels[key] = rec.cancels.get(key, 0) + 1
+                    raise
+                finally:
+                    dt = time.perf_counter() - t0
+                    function = dispatch.__qualname__ if dispatch is not Callback.__call__ else ran[0]
+                    if function is not None:
+                        h = rec.handlers.setdefault(id(cb), [function, 0, 0.0, 0.0])
+                        h[1], h[2], h[3] = h[1] + 1, h[2] + dt, max(h[3], dt)
+                        if "batch" in path:
+                            callback_batch_time[0] += dt
+        finally:
+            if event_name.startswith("after_") and not event_name.startswith("after_cancel_") and kind in PHASES and stack:
+                stack.pop()
+
+    def all_batches(self: Any) -> None:
+        self.n_iter = len(self.dl)
+        for o in itertools.islice(enumerate(self.dl), batches):
+            self.one_batch(*o)
+
+    one_batch = type(learn).one_batch
+
+    def timed_one_batch(self: Any, i: int, b: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            one_batch(self, i, b)
+        finally:
+            batch_time[0] += time.perf_counter() - t0
+
+    for cb in run_order(list(learn.cbs)):  # the learner's own come first, as in the static model
+        instrument(cb)
+    patches = {"_call_one": call_one, "all_batches": all_batches, "one_batch": timed_one_batch}
+    for attr, fn in patches.items():
+        learn.__dict__[attr] = MethodType(fn, learn)
+    after_loop = None
+    try:
+        getattr(learn, name)(*args, **kwargs)
+    except Exception as e:
+        if stack or not stats:
+            raise LoadError(f"--call {call!r}: raised {type(e).__name__} while running: {e}") from e
+        # The loop ran to its end; fastai's code after it failed, typically on fewer batches
+        # than it expects (get_preds reordering by dataset index) because of the cap.
+        after_loop = f"{type(e).__name__}: {' '.join(str(e).split())}"
+    finally:
+        for attr in patches:
+            learn.__dict__.pop(attr, None)
+        for key, own in wrapped.items():
+            cb = seen[key]
+            for ev in events:
+                cb.__dict__.pop(ev, None)
+            cb.__dict__.update(own)
+    names = callback_ids(list(seen.values()))
+    traced = tuple(
+        EventTrace(
+            path=path, event=ev, fired=s.fired,
+            handlers=tuple(HandlerTiming(names[k], f, n, tot, tot / n, mx) for k, (f, n, tot, mx) in s.handlers.items()),
+            cancellations=tuple(Cancellation(exc, names.get(who), n) for (exc, who), n in s.cancels.items()),
+        )
+        for (path, ev), s in stats.items()
+    )
+    result = Trace(loop, call.strip(), batches, traced, batch_time[0], callback_batch_time[0], after_loop=after_loop)
+    return replace(result, differences=tuple(differences(result, WORDING)))
+
+
+def _noting(fn: Any, ran: list[str | None]) -> Any:
+    """``fn`` wrapped to note, in ``ran[0]``, the qualified name of the function that ran."""
+    name = getattr(underlying(fn), "__qualname__", type(fn).__qualname__)
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        ran[0] = name
+        return fn(*args, **kwargs)
+
+    return noted

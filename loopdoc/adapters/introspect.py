@@ -1,0 +1,332 @@
+"""Introspection every framework adapter shares: what a callable really is, its docstring and source, safe reprs.
+
+Nothing here knows a framework; each function works on any Python object and never
+raises on a user's broken object (a property that raises, a ``__repr__`` that raises, a
+class without a file). Source locations are shown as ``loopdoc.paths.display_path`` shows them.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import linecache
+import math
+import numbers
+import re
+from types import CodeType, MethodType
+from typing import Any
+
+from ..model.loop import Handler, SourceLocation
+from ..paths import display_path
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def exc_text(exc: BaseException, limit: int = 120) -> str:
+    """An exception's message on one line, at most ``limit`` characters; ``"(no message)"`` when empty or unprintable.
+
+    Args:
+        exc: any exception (its ``__str__`` may raise).
+        limit: maximum length in characters; longer text ends in ``…``.
+
+    Returns:
+        The text.
+    """
+    try:
+        text = " ".join(str(exc).split())
+    except Exception:
+        text = ""
+    text = text or "(no message)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def safe_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` without memory addresses, on one line, shortened to ``limit`` characters.
+
+    Args:
+        value: any object; a raising ``__repr__`` gives ``<Type object>``.
+        limit: maximum length in characters.
+
+    Returns:
+        The text.
+    """
+    try:
+        text = _ADDRESS.sub("", repr(value))
+    except Exception:
+        text = f"<{type(value).__qualname__} object>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def get(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, also ``None`` when the attribute raises anything (a user's broken property).
+
+    Args:
+        obj: any object.
+        name: the attribute.
+
+    Returns:
+        The value, or ``None``.
+    """
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
+def has(obj: Any, name: str) -> bool:
+    """``hasattr(obj, name)``, ``False`` when looking it up raises anything but ``AttributeError`` too.
+
+    Args:
+        obj: any object.
+        name: the attribute.
+
+    Returns:
+        Whether the attribute can be read.
+    """
+    try:
+        return hasattr(obj, name)
+    except Exception:
+        return False
+
+
+def underlying(attr: Any) -> Any:
+    """The function that actually runs: through bound methods, ``functools.partial`` and ``functools.wraps``.
+
+    Args:
+        attr: a callable (or anything; a non-callable is returned as it is).
+
+    Returns:
+        The innermost function, or ``attr`` when there is nothing to unwrap.
+    """
+    fn = attr
+    for _ in range(32):
+        if isinstance(fn, MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, functools.partial):
+            fn = fn.func
+        else:
+            break
+    if not callable(fn):
+        return fn
+    try:
+        return inspect.unwrap(fn)
+    except Exception:  # a cycle of __wrapped__, or a __wrapped__ that raises
+        return fn
+
+
+def clean_doc(doc: Any) -> str | None:
+    """A docstring cleaned by ``inspect.cleandoc``, or ``None`` when it is not a non-blank string.
+
+    Args:
+        doc: a ``__doc__`` value (anything: a user may set it to a number).
+
+    Returns:
+        The text, or ``None``.
+    """
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
+def location(filename: str, line: int | None) -> SourceLocation | None:
+    """A ``SourceLocation`` for a code object's file and line, or ``None`` for ``<string>``-like or empty names.
+
+    Args:
+        filename: ``co_filename`` or a module's ``__file__``.
+        line: 1-based line, or ``None``.
+
+    Returns:
+        The location, its file as ``display_path`` shows it.
+    """
+    if not filename or filename.startswith("<"):
+        return None
+    return SourceLocation(display_path(filename), line)
+
+
+def qualified(cls: type) -> str:
+    """``module.QualifiedName`` of a class (or function).
+
+    Args:
+        cls: a class or function.
+
+    Returns:
+        e.g. ``"fastai.learner.Recorder"``.
+    """
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def definer(cls: type, name: str) -> type:
+    """The first class in ``cls.__mro__`` whose own namespace defines ``name``.
+
+    Args:
+        cls: a class.
+        name: an attribute name every class has somewhere in its MRO (e.g. ``"__call__"``).
+
+    Returns:
+        That class.
+
+    Raises:
+        StopIteration: no class in the MRO defines ``name``.
+    """
+    return next(k for k in cls.__mro__ if name in vars(k))
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number that compares with others (not ``NaN``).
+
+    Args:
+        value: anything.
+
+    Returns:
+        ``True`` for ints, finite or infinite floats and other ``numbers.Real``; ``False`` for ``NaN`` and non-numbers.
+    """
+    return isinstance(value, numbers.Real) and not (isinstance(value, float) and math.isnan(value))
+
+
+def describe(obj: Any) -> str | None:
+    """A stable, readable name for a loss or optimizer function: no memory addresses.
+
+    Args:
+        obj: a function, class, ``functools.partial``, any object, or ``None``.
+
+    Returns:
+        ``"partial(Adam, lr=0.1)"``, a ``__qualname__``, or the address-free ``repr``; ``None`` for ``None``.
+    """
+    if obj is None:
+        return None
+    if isinstance(obj, functools.partial):
+        args = [describe(a) or "None" for a in obj.args]
+        args += [f"{k}={describe(v)}" for k, v in obj.keywords.items()]
+        return f"partial({', '.join([describe(obj.func) or '?', *args])})"
+    if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj):
+        return obj.__qualname__
+    try:
+        return _ADDRESS.sub("", repr(obj))
+    except Exception:  # a user's broken __repr__
+        return type(obj).__qualname__
+
+
+def handler_for(cb_id: str, attr: Any, via: str, defined_by: str | None) -> Handler:
+    """The model's ``Handler`` for the callable ``attr`` that runs for the callback ``cb_id``.
+
+    Args:
+        cb_id: ``Callback.id`` of the object it belongs to.
+        attr: the callable (a function, bound method, partial, lambda, callable object).
+        via: ``"method"``, ``"instance"`` or ``"dispatch"`` (see ``Handler.via``).
+        defined_by: ``module.QualifiedName`` of the defining class, or ``None``.
+
+    Returns:
+        The ``Handler``: the function's ``__qualname__`` (``Type.__call__`` for a callable object),
+        docstring and source; attributes of the user's object that raise or are not text are ignored.
+    """
+    fn = underlying(attr)
+    code = get(fn, "__code__")
+    qualname = get(fn, "__qualname__")
+    if not isinstance(qualname, str):
+        qualname = None
+    if isinstance(code, CodeType):
+        function = qualname or code.co_name
+        source = location(code.co_filename, code.co_firstlineno)
+    else:  # a callable object or a builtin
+        function = qualname or f"{type(fn).__qualname__}.__call__"
+        source = None
+    return Handler(cb_id, function, via, defined_by, clean_doc(get(fn, "__doc__")), source)
+
+
+def class_source(cls: type) -> SourceLocation | None:
+    """Where ``cls`` is defined, as ``inspect.getsourcelines(cls)`` finds it, or ``None``.
+
+    Python 3.11's ``inspect.findsource`` parses the class's whole file for every class
+    (``ast.parse`` + ``_ClassFinder``): 300 classes in one file took 15 s. This finds the
+    same line (the first ``class`` statement, in ``ast`` traversal order, whose qualified
+    name matches; its first decorator's line if decorated) but parses each file once
+    (``_class_lines``). Anything that fails (no file, a dynamic class, a file that no
+    longer parses) gives ``None``, never an error.
+
+    Args:
+        cls: a class.
+
+    Returns:
+        The location, or ``None``.
+    """
+    try:
+        filename = inspect.getsourcefile(cls)
+        if not filename:
+            return None
+        linecache.checkcache(filename)
+        module = inspect.getmodule(cls, filename)
+        lines = linecache.getlines(filename, module.__dict__) if module else linecache.getlines(filename)
+        if not lines:
+            return None
+        line = _class_lines(filename, lines).get(cls.__qualname__)
+    except Exception:
+        return None
+    return location(filename, line) if line is not None else None
+
+
+_CLASS_LINES: dict[str, tuple[list[str], dict[str, int]]] = {}
+
+
+def _class_lines(filename: str, lines: list[str]) -> dict[str, int]:
+    """``{qualified name: 1-based line}`` of every class statement in a file, first occurrence kept.
+
+    Cached per file while ``linecache`` holds the same ``lines`` list (it replaces the
+    list when the file changes).
+
+    Raises:
+        SyntaxError, ValueError: the text does not parse.
+    """
+    cached = _CLASS_LINES.get(filename)
+    if cached is not None and cached[0] is lines:
+        return cached[1]
+    table: dict[str, int] = {}
+    stack: list[str] = []
+
+    class Finder(ast.NodeVisitor):  # the walk of inspect._ClassFinder (Python 3.11), recording every class
+        def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+            stack.extend((node.name, "<locals>"))
+            self.generic_visit(node)
+            del stack[-2:]
+
+        visit_AsyncFunctionDef = visit_FunctionDef
+
+        def visit_ClassDef(self, node: ast.ClassDef) -> None:
+            stack.append(node.name)
+            table.setdefault(".".join(stack), node.decorator_list[0].lineno if node.decorator_list else node.lineno)
+            self.generic_visit(node)
+            stack.pop()
+
+    Finder().visit(ast.parse("".join(lines)))
+    _CLASS_LINES[filename] = (lines, table)
+    return table
+
+
+def callback_ids(ordered: list[Any]) -> dict[int, str]:
+    """``Callback.id`` per object: its class name, then ``Name-2``, ``Name-3`` … in the given order.
+
+    Names are made safe for a URL fragment (``[A-Za-z0-9_.-]``, starting with a letter or ``_``);
+    the same object given twice gets one id; a class literally named ``Name-2`` cannot collide.
+
+    Args:
+        ordered: the objects in run order.
+
+    Returns:
+        ``{id(obj): callback id}``.
+    """
+    seen: dict[str, int] = {}
+    taken: set[str] = set()
+    ids = {}
+    for cb in ordered:
+        if id(cb) in ids:  # the same instance attached twice (fastai then runs it twice): one id
+            continue
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", type(cb).__name__) or "Callback"
+        if not (name[0].isalpha() or name[0] == "_"):
+            name = "_" + name
+        seen[name] = seen.get(name, 0) + 1
+        candidate = name if seen[name] == 1 else f"{name}-{seen[name]}"
+        while candidate in taken:  # a class literally named "Name-2" (made with type()) must not collide
+            seen[name] += 1
+            candidate = f"{name}-{seen[name]}"
+        taken.add(candidate)
+        ids[id(cb)] = candidate
+    return ids

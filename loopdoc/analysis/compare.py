@@ -1,0 +1,67 @@
+"""A traced run against its static model: where reality departed from what the model says.
+
+Neutral: reads only model fields (``Loop``, ``Trace``) and the framework's ``Wording``.
+"""
+
+from __future__ import annotations
+
+from ..adapters.base import Wording
+from ..model.loop import Loop
+from ..model.trace import Trace
+
+
+def static_events(loop: Loop) -> dict[tuple[tuple[str, ...], str], list[str]]:
+    """The static model's handlers per (path, event), top-level phases keyed by ``Loop.top_keys``.
+
+    Args:
+        loop: the model.
+
+    Returns:
+        ``{(path, event name): [callback id, ...]}`` in run order.
+    """
+    return {(path, ev.name): [h.callback for h in ev.handlers] for path, ev in loop.iter_events(keyed=True)}
+
+
+def differences(trace: Trace, words: Wording) -> list[str]:
+    """Where the run departed from the static model, one sentence each, in loop order.
+
+    Reports: events the model has that never fired (cancel events, ``after_cancel_*``,
+    are expected not to, unless something cancelled); callbacks the model lists at an
+    event that never ran there (why, in the framework's words: ``words.never_ran``);
+    callbacks that ran where the model does not list them; callbacks that ran only once
+    at an event that fired more often. The ``create`` phase fired when the trainer was
+    built, before the run, and is not compared.
+
+    Args:
+        trace: the run, with its static model.
+        words: the framework's wording (``loopdoc.adapters.wording``).
+
+    Returns:
+        The sentences.
+    """
+    static = static_events(trace.loop)
+    observed = trace.event_map()
+    out = []
+    for key, expected in static.items():
+        path, ev = key
+        if path[0] == "create":  # fired when the learner was built, before the trace
+            continue
+        where = f"{'/'.join(path)}:{ev}"
+        seen = observed.get(key)
+        if seen is None:
+            if not ev.startswith("after_cancel_"):
+                out.append(f"{where} never fired")
+            continue
+        ran = {h.callback: h for h in seen.handlers}
+        for cb in expected:
+            if cb not in ran:
+                out.append(f"{where}: {cb} never ran ({words.never_ran})")
+            elif ran[cb].calls == 1 and seen.fired > 1:
+                out.append(f"{where}: {cb} ran only once of {seen.fired} times")
+        for cb in ran:
+            if cb not in expected:
+                out.append(f"{where}: {cb} ran but the static model does not list it")
+    for key in observed:
+        if key not in static:
+            out.append(f"{'/'.join(key[0])}:{key[1]} fired but is not in the static model")
+    return out

@@ -1,0 +1,171 @@
+"""Render a loop model, a trace or a diff as a whole document: HTML, Markdown, plain text or JSON.
+
+Each render builds a fresh Jinja environment (``loopdoc.rendering.environment``) and reads
+only the model (and, for its wording, the framework adapter's ``Wording``, which imports no
+framework). An error raised by a template (a user's ``--template-dir`` one, typically)
+becomes a one-line ``TemplateError`` naming the template's file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..adapters.base import Wording
+from ..adapters.registry import wording
+from ..errors import UsageError
+from ..model.loop import Loop
+from .anchors import event_aliases, event_places, handled_events
+from .environment import environment, template_errors, trace_lookup
+from .links import check_source_url, source_link
+from .markdown import code_fence
+from .output import FORMATS
+from .text import printable_model, printable_text
+
+if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay for them
+    from ..model.diff import LoopDiff
+    from ..model.trace import Trace
+
+TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja"}
+def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | None = None,
+           template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None,
+           show_differences: bool = False) -> str:
+    """Render a loop model, or a trace (its static loop annotated with what ran), as text in ``fmt``.
+
+    Args:
+        loop: the model, or a ``loopdoc.trace.Trace``.
+        fmt: one of ``FORMATS``.
+        verbose: for ``txt``, add each handler's docstring and the steps.
+        title: page title; default ``"Training loop of <loaded_from>"``.
+        template_dir: a folder searched before the built-in templates.
+        source_url: a URL template such as
+            ``"https://github.com/org/repo/blob/main/{path}#L{line}"`` that turns
+            source locations into links in ``html`` and ``md``; see ``source_link``
+            for which locations are linked. ``None``: no links.
+        show_differences: for a trace, list where the run differed from the static model.
+
+    Returns:
+        The whole document, ending in a newline; the same input gives the same bytes.
+
+    Raises:
+        UsageError: unknown ``fmt``, a ``template_dir`` that is not a folder, or a
+            bad ``source_url`` (see ``check_source_url``).
+        TemplateError: a broken template (a user's, typically), naming its file and line.
+    """
+    if source_url is not None:
+        check_source_url(source_url)
+    if fmt == "json":
+        return loop.to_json()
+    if fmt not in TEMPLATES:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    loop, title = printable_model(loop), None if title is None else printable_text(title)
+    trace = loop if _is_trace(loop) else None
+    if trace is not None:
+        loop = trace.loop
+        title = title or f"Trace of {trace.call} on {loop.learner.loaded_from}"
+    with template_errors():
+        env = environment(fmt, template_dir)
+        text = env.get_template(TEMPLATES[fmt]).render(**document_context(loop, trace, verbose=verbose, source_url=source_url),
+                                                       show_differences=show_differences,
+                                                       title=title or f"Training loop of {loop.learner.loaded_from}")
+    return text.rstrip("\n") + "\n"
+
+
+def document_context(loop: Loop, trace: Trace | None = None, *, verbose: bool = False,
+                     source_url: str | None = None) -> dict[str, Any]:
+    """The variables every loop template (page, Markdown, text, fragment) gets, computed from the model alone.
+
+    Args:
+        loop: the model (already passed through ``printable_model``).
+        trace: a trace of it, or ``None``.
+        verbose: add docstrings and steps where the format has a short form.
+        source_url: see ``render``.
+
+    Returns:
+        ``loop``, ``trace``, ``trace_at``, ``top_keys``, ``callbacks`` (by id), ``handled``, ``places``,
+        ``aliases``, ``filters`` (the flags that filter events, in loop order), ``flag_names`` (the callbacks'
+        flags, in the framework's order), ``words`` (the framework's ``Wording``), ``verbose``,
+        ``source_url`` and ``source_link``.
+    """
+    words = wording(loop.framework.name)
+    return dict(
+        trace=trace,
+        trace_at=trace_lookup(trace),
+        top_keys=loop.top_keys(),
+        loop=loop,
+        callbacks={cb.id: cb for cb in loop.callbacks},
+        handled=handled_events(loop),
+        places=event_places(loop),
+        aliases=event_aliases(loop),
+        filters=list(dict.fromkeys(ev.filter for _, ev in loop.iter_events() if ev.filter)),
+        flag_names=flag_names(loop, words),
+        words=words,
+        verbose=verbose,
+        source_url=source_url,
+        source_link=lambda source: source_link(source, source_url, loop),
+    )
+
+
+def flag_names(loop: Loop, words: Wording) -> list[str]:
+    """The flags the loop's callbacks carry: the framework's (``words.flags``) first, in its order, then any others.
+
+    Args:
+        loop: the model.
+        words: its framework's wording.
+
+    Returns:
+        Flag names, each once.
+    """
+    seen = list(dict.fromkeys(name for cb in loop.callbacks for name in cb.flags))
+    return [f for f in words.flags if f in seen] + [f for f in seen if f not in words.flags]
+
+
+def _is_trace(obj: object) -> bool:
+    """``isinstance(obj, Trace)`` without importing ``loopdoc.model.trace`` (no ``Trace`` exists before it is)."""
+    module = sys.modules.get("loopdoc.model.trace")
+    return module is not None and isinstance(obj, module.Trace)
+
+
+DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}
+_ANSI = {"add": "\x1b[32m", "remove": "\x1b[31m", "change": "\x1b[33m", "move": "\x1b[36m",
+         "bold": "\x1b[1m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
+
+
+def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
+    """Render a ``LoopDiff`` (``loopdoc.model.diff``) as text in ``fmt``, through ``environment()``.
+
+    Args:
+        diff: the comparison.
+        fmt: ``txt`` (terminal), ``md`` (a pull-request comment), ``html`` (a
+            standalone page: the merged tree with the changes marked) or ``json``
+            (``LoopDiff.to_json()``).
+        color: for ``txt``, colour with ANSI escapes (added green, removed red,
+            changed yellow, moved cyan); ignored by the other formats.
+
+    Returns:
+        The whole document, ending in a newline; the same input gives the same bytes.
+
+    Raises:
+        UsageError: unknown ``fmt``.
+        TemplateError: a broken template.
+    """
+    from .values import first_line, show_value, text_diff
+
+    if fmt == "json":
+        return diff.to_json()
+    if fmt not in DIFF_TEMPLATES:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    with template_errors():
+        env = environment(fmt)
+        env.filters["value"] = show_value
+        env.filters["first_line"] = first_line
+        env.globals["text_diff"] = text_diff
+        env.globals["fence"] = code_fence
+        text = env.get_template(DIFF_TEMPLATES[fmt]).render(
+            diff=diff,
+            c=_ANSI if color and fmt == "txt" else dict.fromkeys(_ANSI, ""),
+            title=f"Loop diff: {diff.old.loaded_from} → {diff.new.loaded_from}",
+        )
+    return text.rstrip("\n") + "\n"
+

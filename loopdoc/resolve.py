@@ -1,0 +1,439 @@
+"""The one way from a spec to a loop model (or a trace), for every entry point.
+
+The command line (``render``, ``show``, ``trace``, ``check``, ``card``, both sides of ``diff``),
+the mkdocs plugin, the Sphinx directive and ``loopdoc.load_loop`` all call this module; the
+notebook, which holds a live trainer, calls ``loopdoc.loop``, which runs the same adapter code.
+A spec is:
+
+- ``loop.json``: a saved model, read here (imports neither torch nor any framework);
+- ``learner.py[:ATTR]``, ``package.module[:ATTR]``, or a file an adapter reads (a fastai
+  ``learn.export()`` pickle): loaded in a worker process (``loopdoc.worker``);
+- ``git:REV:PATH.py[:ATTR]`` / ``git:REV:PATH.json``: ``PATH`` as it is at git revision ``REV``
+  (``loopdoc.git``), then as above.
+
+A worker is a child process per spec: what the user's code does (prints, ``atexit`` hooks,
+threads, ``os._exit``, crashes, a cancelled timer, modules it leaves imported) cannot reach the
+caller. Its answers arrive on a pipe of loopdoc's own. With ``timeout``, a worker that has not
+answered ``GRACE`` seconds after it is killed. A worker stays up for further calls of the same
+learner (``Worker.ask``) until it is closed: the docs-site plugins document several calls of one
+learner with one import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .errors import InternalError, LoadError, LoopdocError, UsageError
+from .git import GIT_PREFIX, GitSpec, export_revision, rewrite_loop, rewriting
+from .limits import GRACE
+from .model.documents import load_json
+from .model.loop import Loop
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A document and what it was read from.
+
+    Attributes:
+        document: the ``Loop`` (or, for a trace, the ``loopdoc.model.trace.Trace``).
+        files: the user's source files the load read (the learner file, sibling modules it
+            imported; the ``.json`` for a saved model), absolute, sorted: what to watch for changes.
+    """
+
+    document: Any
+    files: tuple[str, ...] = ()
+
+
+def resolve(spec: str, call: str | None = None, *, trust_pickle: bool = False, timeout: float | None = None,
+            debug: bool = False, isolated: bool = True) -> Resolved:
+    """The loop model a spec names.
+
+    Args:
+        spec: see the module doc.
+        call: the call to document (``"fine_tune(2)"``); ``None``: the framework's default
+            (fastai: ``fit``). Not allowed for a saved model.
+        trust_pickle: allow a pickled trainer (unpickling runs any code the file names).
+        timeout: seconds the load and the call may take (``None``: no limit).
+        debug: tracebacks of the worker's errors on stderr.
+        isolated: load in a worker process (the default); ``False`` loads in this process
+            (tests; the module stays imported).
+
+    Returns:
+        ``Resolved`` with a ``Loop``.
+
+    Raises:
+        LoopdocError: any failure, one line naming the file: ``UsageError`` (bad spec or call,
+            a pickle without ``trust_pickle``), ``LearnerNotFound``, ``LoadError`` (the user's
+            code failed, crashed, ended the process, or ran out of time), ``ModelError``.
+    """
+    return _resolve(spec, {"what": "loop", "call": call}, trust_pickle, timeout, debug, isolated)
+
+
+def resolve_trace(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None,
+                  debug: bool = False, isolated: bool = True) -> Resolved:
+    """A real, capped run of ``call`` on the trainer a spec names (``loopdoc trace``).
+
+    Args:
+        spec: a learner file or module (not a saved model).
+        call: the call to run; ``None``: the adapter's default (fastai: ``fit(1)``).
+        batches: at most this many batches per batch loop (at least 1).
+        timeout: seconds the load and the run may take.
+        debug: tracebacks on stderr.
+        isolated: run in a worker process (the default).
+
+    Returns:
+        ``Resolved`` with a ``loopdoc.model.trace.Trace``.
+
+    Raises:
+        LoopdocError: as ``resolve``; ``UsageError`` for a saved model or ``batches`` < 1.
+    """
+    if batches < 1:
+        raise UsageError(f"--batches {batches}: must be at least 1")
+    return _resolve(spec, {"what": "trace", "call": call, "batches": batches}, False, timeout, debug, isolated)
+
+
+def _resolve(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, isolated: bool) -> Resolved:
+    with start(spec, op, trust_pickle=trust, timeout=timeout, debug=debug, isolated=isolated) as pending:
+        return pending.result()
+
+
+def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = False, timeout: float | None = None,
+          debug: bool = False, isolated: bool = True, cwd: str | None = None) -> Pending:
+    """Start resolving a spec without waiting: two learners load at once (``loopdoc diff``).
+
+    Args:
+        spec: see the module doc.
+        op: the first operation (``{"what": "loop", "call": None}`` when ``None``).
+        trust_pickle, timeout, debug, isolated: as for ``resolve``.
+        cwd: the working directory to load in (relative paths in ``spec`` start there, and
+            source paths in the model are shown relative to it); ``None``: this process's.
+
+    Returns:
+        A ``Pending``; use it as a context manager (it stops its worker and removes a git export on exit).
+
+    Raises:
+        LoopdocError: a failure found before any user code runs (a malformed spec, a git error).
+    """
+    op = op or {"what": "loop", "call": None}
+    pending = Pending(spec)
+    try:
+        with working_directory(cwd):
+            pending.begin(op, trust_pickle, timeout, debug, isolated, cwd)
+    except BaseException:
+        pending.close()
+        raise
+    return pending
+
+
+class Pending:
+    """A spec being resolved: a saved model already read, or a worker loading it (see ``start``)."""
+
+    def __init__(self, spec: str) -> None:
+        """Nothing is started until ``begin``.
+
+        Args:
+            spec: the spec as given.
+        """
+        self.spec = spec
+        self._stack = contextlib.ExitStack()
+        self._done: Resolved | None = None
+        self._worker: Worker | None = None
+        self._exported: Any = None
+
+    def begin(self, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, isolated: bool,
+              cwd: str | None = None) -> None:
+        """Read a saved model now, or start the worker (see ``start`` for the arguments)."""
+        target = self.spec
+        if target.startswith(GIT_PREFIX):
+            git = GitSpec.parse(target)
+            folder = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loopdoc-git-"))
+            self._exported = export_revision(git, folder)
+            target = str(self._exported.file) + (f":{git.attr}" if git.attr else "")
+            if git.is_json:
+                with rewriting(self._exported):
+                    self._done = Resolved(rewrite_loop(_saved(target, op), self._exported, None))
+                return
+        elif target.lower().endswith(".json"):
+            self._done = Resolved(_saved(target, op), (os.path.abspath(target),))
+            return
+        self._worker = Worker(target, op, trust=trust, timeout=timeout, debug=debug, isolated=isolated, shown=self.spec,
+                              cwd=cwd)
+        self._stack.callback(self._worker.close)
+
+    def result(self) -> Resolved:
+        """Wait for the first operation's answer.
+
+        Returns:
+            The ``Resolved`` document (for a git spec: shown as ``git:REV:PATH``).
+
+        Raises:
+            LoopdocError: the load or the operation failed (the worker's error, or how it died).
+        """
+        if self._done is None:
+            assert self._worker is not None
+            if self._exported is None:
+                self._done = self._worker.result()
+            else:
+                with rewriting(self._exported):
+                    resolved = self._worker.result()
+                    document = resolved.document
+                    if isinstance(document, Loop):
+                        document = rewrite_loop(document, self._exported, document.learner.loaded_from.rpartition(":")[2])
+                    self._done = Resolved(document, ())
+        return self._done
+
+    @property
+    def worker(self) -> Worker | None:
+        """The worker, for further calls (``Worker.ask``), or ``None`` for a saved model."""
+        return self._worker
+
+    def close(self) -> None:
+        """Stop the worker and remove a git export."""
+        self._stack.close()
+
+    def __enter__(self) -> Pending:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _saved(path: str, op: dict[str, Any]) -> Loop:
+    if op.get("call") is not None:
+        raise UsageError(f"{path}: --call needs a learner; a saved model already holds the loop of one call")
+    if op["what"] != "loop":
+        raise UsageError(f"{path}: a saved model cannot be run; trace a learner file")
+    document = load_json(path)
+    if not isinstance(document, Loop):
+        raise errors.ModelError(f"{path}: a {type(document).__name__.lower()}, not a loop model")
+    return document
+
+
+_ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.LearnerNotFound, errors.LoadError, errors.ModelError,
+                                        errors.OutputError, errors.TemplateError, errors.CardError, InternalError,
+                                        LoopdocError)}
+
+
+class Worker:
+    """A worker process (``python -m loopdoc.worker``) that has loaded one spec and answers operations.
+
+    In-process (``isolated=False``) the same ``loopdoc.worker.perform`` runs here instead.
+    """
+
+    def __init__(self, spec: str, op: dict[str, Any], *, trust: bool = False, timeout: float | None = None,
+                 debug: bool = False, isolated: bool = True, shown: str | None = None, cwd: str | None = None) -> None:
+        """Start loading ``spec`` and running ``op``.
+
+        Args:
+            spec: a learner spec (not a saved model).
+            op: the first operation (see ``loopdoc.worker``).
+            trust: allow a pickle.
+            timeout: seconds for the load and ``op``; the worker is killed ``GRACE`` seconds after.
+            debug: tracebacks on stderr.
+            isolated: ``False`` to run in this process.
+            shown: the spec as the user gave it, for messages (``git:REV:PATH``).
+            cwd: the working directory to load in; ``None``: this process's.
+
+        Raises:
+            LoadError: the worker process could not be started.
+        """
+        self.spec, self.shown, self.timeout = spec, shown or spec, timeout
+        self._doing = "running" if op["what"] == "trace" else "loading"
+        self._first: dict[str, Any] | None = None
+        self._loaded: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+        self._cwd = cwd
+        if not isolated:
+            with working_directory(cwd):
+                self._first = _in_process(spec, op, trust, timeout, debug, self)
+            return
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
+                   "requests": req_r, "answers": ans_w}
+        try:
+            # The user's prints go to our stderr (file descriptor 2), never to our stdout.
+            self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
+                                          stdin=subprocess.DEVNULL, stdout=2, pass_fds=(req_r, ans_w), cwd=cwd)
+        except OSError as e:
+            for fd in (req_r, req_w, ans_r, ans_w):
+                os.close(fd)
+            raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
+        os.close(req_r)
+        os.close(ans_w)
+        self._requests = os.fdopen(req_w, "w", encoding="utf-8")
+        self._answers = ans_r
+        self._started = time.monotonic()
+
+    def result(self) -> Resolved:
+        """The first operation's document.
+
+        Raises:
+            LoopdocError: as ``resolve``.
+        """
+        if self._first is None:
+            self._first = self._read(self._deadline())
+        return Resolved(_document(self._first, self.shown), tuple(self._first.get("files", ())))
+
+    def ask(self, op: dict[str, Any]) -> Any:
+        """Another operation on the loaded trainer (e.g. another ``--call``); no time limit.
+
+        Args:
+            op: see ``loopdoc.worker``.
+
+        Returns:
+            The ``Loop`` or ``Trace``.
+
+        Raises:
+            LoopdocError: the first operation failed (the trainer never loaded), or this one did.
+        """
+        first = self.result()  # raises if loading failed
+        del first
+        if self._proc is None:
+            from .worker import answer, failure, perform
+
+            try:
+                with working_directory(self._cwd):
+                    payload = answer(perform(self._loaded, op))
+            except BaseException as e:  # noqa: BLE001 - as the worker reports it
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                payload = failure(e, False)
+            return _document(payload, self.shown)
+        try:
+            self._requests.write(json.dumps(op) + "\n")
+            self._requests.flush()
+        except OSError as e:  # the worker died
+            raise self._death() from e
+        return _document(self._read(None), self.shown)
+
+    def close(self) -> None:
+        """End the worker (it exits when its request pipe closes; killed if it does not within ``GRACE`` seconds)."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError):
+            self._requests.close()
+        with contextlib.suppress(OSError):
+            os.close(self._answers)
+        try:
+            self._proc.wait(timeout=GRACE)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        except BaseException:
+            self._proc.kill()
+            self._proc.wait()
+            raise
+        self._proc = None
+
+    # -- internals ---------------------------------------------------------
+    def _deadline(self) -> float | None:
+        return None if not self.timeout else self._started + self.timeout + GRACE
+
+    def _read(self, deadline: float | None) -> dict[str, Any]:
+        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``)."""
+        assert self._proc is not None
+        try:
+            while b"\n" not in self._buffer:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([self._answers], [], [], wait)
+                if not ready:
+                    self._proc.kill()
+                    self._proc.wait()
+                    raise LoadError(f"{self.shown}: still {self._doing} after {self.timeout:g} s (--timeout {self.timeout:g}) "
+                                    "and did not stop; gave up")
+                chunk = os.read(self._answers, 1 << 20)
+                if not chunk:
+                    raise self._death()
+                self._buffer += chunk
+        except KeyboardInterrupt:
+            self._proc.kill()  # do not leave the worker running
+            self._proc.wait()
+            raise
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            return json.loads(line.decode("utf-8"))
+        except ValueError as e:
+            raise InternalError(f"{self.shown}: internal error: the worker's answer is not JSON ({e})") from e
+
+    def _death(self) -> LoopdocError:
+        """The error for a worker that ended without answering: the user's code ended or crashed the process."""
+        assert self._proc is not None
+        code = self._proc.wait()
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return LoadError(f"{self.shown}: the process loading it was killed by {name} (a crash in the learner's code "
+                             "or a library it calls)")
+        return LoadError(f"{self.shown}: the learner's code ended the process (exit status {code}, e.g. os._exit) "
+                         "before loopdoc could read it")
+
+
+def _in_process(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, worker: Worker) -> dict[str, Any]:
+    """What the worker process would answer, computed in this process (``isolated=False``)."""
+    from .limits import time_limit
+    from .load import load
+    from .worker import answer, failure, perform
+
+    try:
+        with time_limit(timeout, spec, doing="running" if op["what"] == "trace" else "loading"):
+            loaded = load(spec, trust=trust)
+            document = perform(loaded, op)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - as the worker reports it
+        return failure(e, debug)
+    worker._loaded = loaded
+    return answer(document, loaded.files)
+
+
+def _document(payload: dict[str, Any], shown: str) -> Any:
+    """The document of an answer, or its error raised as the loopdoc error class it names."""
+    if not payload.get("ok"):
+        cls = _ERRORS.get(str(payload.get("error")), LoopdocError)
+        raise cls(str(payload.get("message") or f"{shown}: failed"))
+    data = payload["document"]
+    if payload.get("kind") == "trace":
+        from .model.trace import Trace
+
+        return Trace.from_dict(data)
+    return Loop.from_dict(data)
+
+
+@contextlib.contextmanager
+def working_directory(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Run the body with ``path`` as the working directory (``None``: unchanged), restoring the previous one.
+
+    Args:
+        path: an existing folder, or ``None``.
+
+    Raises:
+        LoadError: ``path`` cannot be entered.
+    """
+    if path is None:
+        yield
+        return
+    before = os.getcwd()
+    try:
+        os.chdir(path)
+    except OSError as e:
+        raise LoadError(f"{path}: cannot use as the working directory: {e.strerror or e}") from e
+    try:
+        yield
+    finally:
+        os.chdir(before)
