@@ -23,6 +23,7 @@ answer: ``{"ok": true, "kind": "loop" | "trace", "document": {...}, "files": [..
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ import traceback
 import warnings
 from typing import Any
 
+from .analysis.compare import differences
 from .errors import LoopdocError
 from .limits import time_limit
 
@@ -53,7 +55,8 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
         loaded: a ``loopdoc.load.Loaded``.
         op: ``{"what": "loop", "call": CALL}`` (the static model of ``CALL``; ``None`` for the
             framework's default) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
-            model, then a real run of at most ``N`` batches per loop).
+            model, then a real run of at most ``N`` batches per loop, compared with the static model:
+            ``loopdoc.analysis.compare.differences``).
 
     Returns:
         A ``Loop`` or a ``Trace``.
@@ -66,7 +69,8 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
         call = op.get("call") or adapter.trace_call
         static = adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
                               observation=loaded.observation)
-        return adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        return dataclasses.replace(trace, differences=tuple(differences(trace, adapter.wording)))
     return adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=op.get("call"), namespace=loaded.namespace,
                         observation=loaded.observation)
 

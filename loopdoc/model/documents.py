@@ -145,7 +145,11 @@ def _located(error: Any) -> tuple[str, str]:
 
 
 def _broken_reference(loop: dict[str, Any], prefix: list[str]) -> tuple[str, str] | None:
-    """What the schema cannot say: callback ids are unique and every handler names one. ``(path, problem)`` or ``None``."""
+    """What the schema cannot say: callback ids are unique, and every handler, finding and flag setter names one.
+
+    Returns:
+        ``(path, problem)`` of the first broken reference, or ``None``.
+    """
     ids: set[str] = set()
     for i, cb in enumerate(loop["callbacks"]):
         if cb["id"] in ids:
@@ -161,6 +165,12 @@ def _broken_reference(loop: dict[str, Any], prefix: list[str]) -> tuple[str, str
                 if handler["callback"] not in ids:
                     return ("/".join([*here, "handlers", str(i), "callback"]),
                             f"{handler['callback']!r} is not the id of a callback in callbacks")
+    refs = [(["findings", str(i), "callback"], f.get("callback")) for i, f in enumerate(loop.get("findings", ()))]
+    refs += [(["flows", str(i), "set_by", str(j), "callback"], s["callback"])
+             for i, flow in enumerate(loop.get("flows", ())) for j, s in enumerate(flow["set_by"])]
+    for where, ref in refs:
+        if ref is not None and ref not in ids:
+            return "/".join([*prefix, *where]), f"{ref!r} is not the id of a callback in callbacks"
     return None
 
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class Callback:
             (fastai: ``run``, ``run_train``, ``run_valid``).
         receives_all: ``True`` when the callback overrides dispatch itself
             (fastai: a subclass defining ``__call__``) and so receives every event.
+        kind: what sort of object it is, in the framework's terms: ``"callback"``; Lightning
+            also has ``"module"`` (the ``LightningModule``) and ``"datamodule"``.
+        origin: how it came into the loop when the trainer was not built with it, in words
+            (``"added by fit_one_cycle"``, ``"configure_callbacks()"``, ``"Lightning default"``), or ``None``.
     """
 
     id: str
@@ -62,6 +66,8 @@ class Callback:
     order: float | int | None
     flags: dict[str, bool] = field(default_factory=dict)
     receives_all: bool = False
+    kind: str = "callback"
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,8 @@ class Phase:
         loop: how it repeats (e.g. ``"for each batch of dls.train"``), or ``None``.
         condition: when it runs at all, or ``None`` when always.
         context: a context it runs under (e.g. ``"torch.no_grad()"``), or ``None``.
+        stage: which part of training it belongs to, for colour and grouping: ``"train"``,
+            ``"validate"``, ``"test"`` or ``"predict"`` (its nested phases inherit it), or ``None``.
         kind: always ``"phase"``.
     """
 
@@ -170,10 +178,71 @@ class Phase:
     loop: str | None = None
     condition: str | None = None
     context: str | None = None
+    stage: str | None = None
     kind: str = "phase"
 
 
 Node = Phase | Event | Step
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something ``loopdoc check`` found: a handler that never runs, a setup that surprises.
+
+    Attributes:
+        code: the rule's code, e.g. ``"LD101"``.
+        level: ``"error"``, ``"warning"`` or ``"info"``.
+        message: one sentence, true of a real run (``"LegacyNames.begin_fit is never called: …"``).
+        source: where it is, in the user's code (the method or class; else the callbacks' construction), or ``None``.
+        column: 1-based column in ``source``'s line, or ``None``.
+        callback: ``Callback.id`` of the callback it is about, or ``None``.
+        name: the attribute it is about (a method name such as ``"begin_fit"``), or ``None``.
+    """
+
+    code: str
+    level: str
+    message: str
+    source: SourceLocation | None = None
+    column: int | None = None
+    callback: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowSetter:
+    """One place that sets a control flag.
+
+    Attributes:
+        callback: ``Callback.id`` of the callback that sets it.
+        event: the event at which it does.
+        value: the value it sets, as written (``"True"``), or ``None`` when computed.
+        condition: when it does, in words (``"every 50 steps (logging_steps=50)"``), or ``None`` for always.
+    """
+
+    callback: str
+    event: str
+    value: str | None = None
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A control flag as data flow: who sets it where, and which part of the loop reads it.
+
+    Hugging Face's ``TrainerControl`` flags (``should_log``, ``should_evaluate``, …), Lightning's
+    ``trainer.should_stop``.
+
+    Attributes:
+        flag: the flag, e.g. ``"control.should_evaluate"``.
+        description: what it makes the loop do when set.
+        set_by: the places that set it, in loop order.
+        read_by: the places that read it, in words, in loop order (``"after on_step_end: evaluate()"``).
+    """
+
+    flag: str
+    description: str
+    set_by: tuple[FlowSetter, ...] = ()
+    read_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,6 +291,8 @@ class Loop:
         callbacks: every callback, in the trainer's run order.
         phases: the top-level phases in execution order.
         notes: warnings about this loop a reader should see, in plain words.
+        findings: what ``loopdoc check``'s rules found, in source order (``Finding``).
+        flows: control flags as data flow (``Flow``), in loop order.
         schema_version: ``SCHEMA_VERSION`` of the writer.
     """
 
@@ -233,6 +304,8 @@ class Loop:
     callbacks: tuple[Callback, ...]
     phases: tuple[Phase, ...]
     notes: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    flows: tuple[Flow, ...] = ()
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +323,7 @@ class Loop:
 
         The dict must already be valid against ``loop.schema.json``
         (``load_json`` checks that first); a dict that is not
-        raises ``KeyError`` or ``TypeError``.
+        raises ``KeyError`` or ``TypeError``. Fields that schema 1.0 did not have take their defaults.
         """
         return cls(
             schema_version=data["schema_version"],
@@ -262,6 +335,8 @@ class Loop:
             callbacks=tuple(_callback(c) for c in data["callbacks"]),
             phases=tuple(_node(p) for p in data["phases"]),
             notes=tuple(data["notes"]),
+            findings=tuple(_finding(f) for f in data.get("findings", ())),
+            flows=tuple(_flow(f) for f in data.get("flows", ())),
         )
 
     def _repr_html_(self) -> str:
@@ -332,6 +407,14 @@ def _source(d: dict[str, Any] | None) -> SourceLocation | None:
 
 def _callback(d: dict[str, Any]) -> Callback:
     return Callback(**{**d, "source": _source(d["source"]), "flags": dict(d["flags"])})
+
+
+def _finding(d: dict[str, Any]) -> Finding:
+    return Finding(**{**d, "source": _source(d.get("source"))})
+
+
+def _flow(d: dict[str, Any]) -> Flow:
+    return Flow(**{**d, "set_by": tuple(FlowSetter(**s) for s in d["set_by"]), "read_by": tuple(d["read_by"])})
 
 
 def _node(d: dict[str, Any]) -> Node:

@@ -91,6 +91,8 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     from fastai.callback import core
 
     own = list(learn.cbs)
+    own_ids = {id(cb) for cb in own}
+    added_by = "listed as passed to `fit(cbs=...)`" if call is None else f"added by `{_method(call)}`"
     received = None if at_create is None else set(at_create)
     created = [cb for cb in own if received is None or id(cb) in received]
     if call is None:
@@ -121,7 +123,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
         learner=_summary(learn, loaded_from),
         call=call.strip() if call else "fit",
         filtered_events=tuple(core._inner_loop),
-        callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback) for cb in ordered),
+        callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback, None if id(cb) in own_ids else added_by) for cb in ordered),
         phases=phases,
         notes=tuple(_notes(learn, ordered, core, training) + _broken_notes(ordered, training)),
     )
@@ -310,6 +312,7 @@ class _Reader:
             else "Validation: every batch of `dls.valid`, forward pass and loss only.",
             tuple(self.bracket(kind, [self.batch_phase(kind, training)])),
             context=None if kind == "train" else "torch.no_grad()",
+            stage=kind,
         )
 
     def batch_phase(self, stage: str, training: bool) -> Phase:
@@ -496,7 +499,19 @@ def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
     return notes
 
 
-def _callback(cb: Any, cb_id: str, base: type) -> Callback:
+def _method(call: str) -> str:
+    """The method a ``--call`` names (``"fit_one_cycle"`` for ``"learn.fit_one_cycle(3)"``); the text itself if it does not parse."""
+    import ast
+
+    try:
+        node = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        return call.strip()
+    func = node.func if isinstance(node, ast.Call) else node
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", call.strip())
+
+
+def _callback(cb: Any, cb_id: str, base: type, origin: str | None = None) -> Callback:
     cls = type(cb)
     value, problem = _order(cb)
     order = None if problem else _shown_order(value)
@@ -509,6 +524,7 @@ def _callback(cb: Any, cb_id: str, base: type) -> Callback:
         order=order,
         flags={name: _flag(cb, name, True) for name in FLAGS},
         receives_all=_own_dispatch(cls, base) is not None,
+        origin=origin,
     )
 
 

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MethodType
 from typing import Any
 
-from ...analysis.compare import differences
 from ...errors import LoadError, UsageError
 from ...model.loop import Loop
 from ...model.trace import Cancellation, EventTrace, HandlerTiming, Trace
 from ..introspect import callback_ids, underlying
 from .calls import import_for, parse_call
 from .extract import run_order
-from .wording import WORDING
 
 PHASES = ("fit", "epoch", "train", "validate", "batch", "backward", "step")
 
@@ -47,7 +45,7 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
         batches: the cap per batch loop, at least 1.
 
     Returns:
-        The ``Trace``; ``differences`` compares it with ``loop``.
+        The ``Trace`` (its ``differences`` empty: the neutral ``loopdoc.analysis.compare`` fills them in).
 
     Raises:
         UsageError: a bad call or ``batches`` < 1.
@@ -170,8 +168,7 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
         )
         for (path, ev), s in stats.items()
     )
-    result = Trace(loop, call.strip(), batches, traced, batch_time[0], callback_batch_time[0], after_loop=after_loop)
-    return replace(result, differences=tuple(differences(result, WORDING)))
+    return Trace(loop, call.strip(), batches, traced, batch_time[0], callback_batch_time[0], after_loop=after_loop)
 
 
 def _noting(fn: Any, ran: list[str | None]) -> Any:
