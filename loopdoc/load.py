@@ -274,11 +274,16 @@ def _is_trainer(obj: Any) -> bool:
 
 
 def _noun() -> str:
-    """What a trainer is called in messages: one adapter's word, or each adapter's, named by framework."""
+    """What a trainer is called in messages: the word of the one framework the user's code imported (fastai: ``Learner``),
+    else every installed adapter's, named by framework (``trainer (fastai Learner, …)``)."""
     found = adapters()
-    if len(found) == 1:
-        return found[0].wording.trainer
-    return "trainer (" + ", ".join(f"{a.name} {a.wording.trainer}" for a in found) + ")"
+    imported = [a for a in found if any(m in sys.modules for m in a.modules)]
+    if len(imported) == 1:
+        return imported[0].wording.trainer
+    shown = imported or list(found)
+    if len(shown) == 1:
+        return shown[0].wording.trainer
+    return "trainer (" + ", ".join(f"{a.name} {a.wording.trainer}" for a in shown) + ")"
 
 
 def _from_attr(module: ModuleType, attr: str, where: str, user: Path | None) -> Any:

@@ -66,7 +66,7 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     """
     adapter = loaded.adapter
     if op["what"] == "trace":
-        call = op.get("call") or adapter.trace_call
+        call = op.get("call") or adapter.trace_call  # None: the adapter chooses from the loaded objects
         static = adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
                               observation=loaded.observation)
         trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))

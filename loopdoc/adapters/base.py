@@ -76,7 +76,10 @@ class Adapter(Protocol):
         name: the framework's name, as in ``Loop.framework.name`` (``"fastai"``).
         wording: its ``Wording``.
         calls: the methods ``--call`` may name (those that run a loop and write nothing).
-        trace_call: the call ``loopdoc trace`` runs when none is given (fastai: ``"fit(1)"``).
+        trace_call: the call ``loopdoc trace`` runs when none is given (fastai: ``"fit(1)"``), or ``None``
+            when the adapter decides from the loaded objects (``loop`` and ``trace`` then get ``call=None``).
+        modules: the framework's top-level module names (``("fastai",)``): messages about a file that
+            imported one of them name only that framework's trainer.
         suffixes: file suffixes the adapter loads itself (fastai: ``.pkl`` for ``learn.export()``); ``()`` for none.
         warning_modules: a regular expression of module names whose import-time warnings loopdoc hides.
     """
@@ -84,7 +87,8 @@ class Adapter(Protocol):
     name: str
     wording: Wording
     calls: tuple[str, ...]
-    trace_call: str
+    trace_call: str | None
+    modules: tuple[str, ...]
     suffixes: tuple[str, ...]
     warning_modules: str
 

@@ -27,6 +27,7 @@ class FastaiAdapter:
         wording: ``loopdoc.adapters.fastai.wording.WORDING``.
         calls: the ``Learner`` methods ``--call`` may name (``calls.CALLS``).
         trace_call: what ``loopdoc trace`` runs without ``--call``: one epoch, ``fit(1)``.
+        modules: ``("fastai",)``.
         suffixes: ``.pkl`` and ``.pickle`` (``learn.export()``).
         warning_modules: torch, fastai, fastcore, fasttransform and plum, whose import-time
             deprecation warnings are not the user's concern.
@@ -36,6 +37,7 @@ class FastaiAdapter:
     wording = WORDING
     calls = CALLS
     trace_call = "fit(1)"
+    modules = ("fastai",)
     suffixes = SUFFIXES
     warning_modules = r"(torch|fastai|fastcore|fasttransform|plum)(\.|$)"
 
