@@ -717,8 +717,8 @@ class _Builder:
         sanity = validation and nsvs > 0
         configs = self.lr_configs()
         max_e = t.fit_loop.max_epochs
-        if max_e is None:
-            max_e = 1000 if t.max_steps == -1 else -1
+        if max_e is None:  # `_parse_loop_limits` (loops/utilities.py, 2.6), at the start of fit
+            max_e = 1000 if t.max_steps == -1 and not any(isinstance(cb, lib.Timer) for cb in self.callbacks) else -1
         cve = t.check_val_every_n_epoch
         children: list[Any] = [self.setup_part("fit")]
         children.append(self.hook("configure_optimizers", ("module",)))
@@ -782,7 +782,8 @@ class _Builder:
                 self.hook("on_train_epoch_end", ("callbacks-other", "module", "callbacks-monitoring")),
                 self.checkpoints("on_train_epoch_end"),
                 self.lr_phase(configs, "epoch"),
-            ], loop=f"for each epoch up to max_epochs={max_e}; stops earlier at " + " or ".join(stops), stage="train")
+            ], loop=(f"for each epoch up to max_epochs={max_e}" if max_e != -1 else "for each epoch, without an epoch limit (max_epochs=-1)")
+                + "; stops earlier at " + " or ".join(stops), stage="train")
             children.append(self.phase("train", "`_FitLoop.run`: the training epochs.", [
                 self.loader_hook("train_dataloader", call.train),
                 val_in_train,
