@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py"))
+EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("lightning_"))
+"""The fastai examples."""
+LIGHTNING_EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("lightning_*.py"))
+"""The PyTorch Lightning examples (``tests/test_lightning*.py``; goldens in ``tests/golden/``)."""
 
 
 @pytest.fixture

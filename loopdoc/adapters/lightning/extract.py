@@ -206,7 +206,8 @@ class _Builder:
         self.notes.append(
             "`configure_callbacks()` was called once to read the callbacks it returns"
             + (f" (they replace {', '.join(f'`{n}`' for n in replaced)})" if replaced else "")
-            + "; every call of the Trainer calls it again, so they are new objects there, of the same classes, in the same places."
+            + "; each Trainer call (fit, validate, …) calls it again, so its callbacks are new objects there, of the same "
+            "classes, in the same places."
         )
         return merged
 
@@ -551,7 +552,8 @@ class _Builder:
         text = "The closure (`Closure.closure`, under torch.enable_grad()): training_step, zero_grad, backward."
         if direct:
             text += " Run directly: this batch accumulates gradients; the optimizer does not step."
-            cond = Cond(f"when the batch accumulates ({self.stepping().text} step instead)", f"not ({self.stepping().when})")
+            cond = Cond(f"when the batch only accumulates gradients (the optimizer steps {self.stepping().text})",
+                        f"not ({self.stepping().when})")
         else:
             text += " Called by the optimizer inside `optimizer.step(closure)`, so inside `optimizer_step`."
             cond = ALWAYS
@@ -890,7 +892,8 @@ class _Builder:
                 on_epoch_end = cb._check_on_train_epoch_end
                 if on_epoch_end is None:
                     on_epoch_end = self.t.val_check_interval == 1.0 and self.t.check_val_every_n_epoch == 1
-                rule = [f"monitor={cb.monitor!r} did not improve by min_delta={cb.min_delta} for patience={cb.patience} checks"]
+                delta = abs(float(cb.min_delta))  # EarlyStopping stores it negated for mode="min"
+                rule = [f"monitor={cb.monitor!r} did not improve by more than min_delta={delta:g} for patience={cb.patience} checks"]
                 if cb.stopping_threshold is not None:
                     rule.append(f"reached stopping_threshold={cb.stopping_threshold}")
                 if cb.divergence_threshold is not None:
