@@ -156,7 +156,7 @@ def test_page_loads_clean(visit, pages, models, name):
     assert visible(page, ".hl-btn") == len(loop.callbacks)
     # Landmarks and headings: one h1, h2 for the sections, h3 for each callback.
     assert page.evaluate("[...document.querySelectorAll('h1,h2,h3')].map(h => h.tagName).join(' ')") == " ".join(
-        ["H1"] + ["H2"] * (2 + bool(loop.notes)) + ["H3"] * len(loop.callbacks))
+        ["H1"] + ["H2"] * (2 + bool(loop.notes) + bool(loop.flows)) + ["H3"] * len(loop.callbacks))
     for role in ("banner", "main", "contentinfo", "search"):
         assert page.get_by_role(role).count() == 1, role
     visit.assert_quiet()
@@ -344,26 +344,33 @@ def test_print_opens_everything(visit, cc):
 # ---------------------------------------------------------------- without JavaScript
 
 
+# Per framework: a batch-loop event to jump to, an epoch phase to fold, an event of fit whose first handler links to a card.
+ANCHORS = {"fastai": ("before_batch", "phase-fit-epoch", "fit-before_fit"),
+           "lightning": ("on_train_batch_start", "phase-fit-train-epoch", "fit-setup")}
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_without_javascript(visit, pages, models, name):
     loop = models[name]
-    page = visit(pages[name], "#before_batch", java_script_enabled=False)
+    batch, epoch, first = ANCHORS[loop.framework.name]
+    page = visit(pages[name], f"#{batch}", java_script_enabled=False)
     assert not page.evaluate("document.documentElement.classList.contains('js')")
     assert not page.is_visible("#ld-controls") and page.locator(".hl-btn").count() == 0
     assert page.evaluate("[...document.querySelectorAll('details.phase')].every(d => d.open)")
     assert visible(page, "li.event") == len(loop.iter_events())
     assert visible(page, "li.handler") == sum(len(e.handlers) for _, e in loop.iter_events())
-    top = page.evaluate("document.getElementById('before_batch').getBoundingClientRect().top")
+    top = page.evaluate(f"document.getElementById('{batch}').getBoundingClientRect().top")
     assert 0 <= top < 100
     # <details> still folds, by mouse and by keyboard.
-    page.click("#phase-fit-epoch > summary")
-    assert page.get_attribute("#phase-fit-epoch", "open") is None
-    page.focus("#phase-fit-epoch > summary")
+    page.click(f"#{epoch} > summary")
+    assert page.get_attribute(f"#{epoch}", "open") is None
+    page.focus(f"#{epoch} > summary")
     page.keyboard.press("Enter")
-    assert page.get_attribute("#phase-fit-epoch", "open") == ""
+    assert page.get_attribute(f"#{epoch}", "open") == ""
     # A callback link is a plain link to its card.
-    page.click("#fit-before_fit a.cb-link >> nth=0")
-    assert page.evaluate("location.hash") == "#cb-" + loop.callbacks[0].id
+    page.click(f"#{first} a.cb-link >> nth=0")
+    event = next(e for p, e in loop.iter_events(keyed=True) if "-".join((*p, e.name)) == first)
+    assert page.evaluate("location.hash") == "#cb-" + event.handlers[0].callback
     visit.assert_quiet()
 
 
