@@ -11,6 +11,10 @@ medians against its goal:
   fastai (checked with ``-X importtime``). Goal ≤ 1.5×.
 - learner: ``loopdoc render examples/synth.py -o x.html`` against ``python examples/synth.py``
   (importing fastai and building the learner is the unavoidable cost). Goal ≤ 1.10×.
+- lightning: ``loopdoc render examples/lightning_datamodule.py -o x.html`` against running that file without its
+  ``__main__`` block (``runpy.run_path(..., run_name="bench")``: it builds the same Trainer, LightningModule and
+  DataModule and trains nothing; importing Lightning is the unavoidable cost). Goal ≤ 1.10×. Skipped, with a
+  message, when ``pytorch_lightning`` is not installed.
 - mkdocs: ``mkdocs build`` of 20 pages embedding the same learner against a build of one
   such page (the plugin imports a learner once per build). Goal ≤ 1.3×. Skipped, with a
   message, when the loopdoc mkdocs plugin is not installed.
@@ -40,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SECTIONS = ("startup", "learner", "mkdocs", "scaling")
+SECTIONS = ("startup", "learner", "lightning", "mkdocs", "scaling")
 
 
 PYCACHE: dict[str, str] = {}  # PYTHONPYCACHEPREFIX: set by main() to a temporary folder
@@ -94,6 +98,17 @@ def learner(repeats: int, tmp: Path) -> None:
     compare("learner: render a learner file", ("loopdoc render examples/synth.py -o x.html",
                                                [PY, "-m", "loopdoc", "render", "examples/synth.py", "-o", str(tmp / "x.html")]),
             ("python examples/synth.py", [PY, "examples/synth.py"]), max(3, repeats // 2), 1.10)
+
+
+def lightning(repeats: int, tmp: Path) -> None:
+    if importlib.util.find_spec("pytorch_lightning") is None:
+        print("\n## lightning\n  pytorch_lightning not installed — skipped")
+        return
+    example = "examples/lightning_datamodule.py"
+    build = f"import runpy; runpy.run_path({example!r}, run_name='bench')"
+    compare("lightning: render a Lightning training script", (f"loopdoc render {example} -o x.html",
+                                                              [PY, "-m", "loopdoc", "render", example, "-o", str(tmp / "x.html")]),
+            (f"python {example} (its objects, no fit)", [PY, "-c", build]), max(3, repeats // 2), 1.10)
 
 
 def mkdocs(repeats: int, tmp: Path) -> None:
