@@ -169,7 +169,7 @@ class _Builder:
         self.ids = callback_ids([*self.callbacks, self.model, *([self.dm] if self.dm is not None else [])])
         self.auto = bool(getattr(self.model, "automatic_optimization", True))
         self.N = int(trainer.accumulate_grad_batches)
-        self._setters: list[FlowSetter] = []
+        self.optimizer_name: str | None = None  # set by lr_configs (configure_optimizers)
 
     # ------------------------------------------------------------------ callbacks
     def _callbacks(self, observation: Any) -> list[Any]:
@@ -381,7 +381,7 @@ class _Builder:
             out += self.hook("configure_model", ("module",))
         return out
 
-    def teardown_part(self, stage: str) -> list[Node]:
+    def teardown_part(self) -> list[Node]:
         return [self.step("teardown", "self._teardown()", "`Trainer._teardown`: Lightning's internal teardown (strategy, "
                           "active loop, logger connector); no hook.")]
 
@@ -616,7 +616,6 @@ class _Builder:
         except Exception as e:  # e.g. it reads self.trainer, attached only at fit time
             self.notes.append(f"`configure_optimizers()` raised {type(e).__name__} when loopdoc called it to read the LR "
                               "schedulers (it runs again at fit time): where `lr_scheduler_step` runs is shown as possible only.")
-            self.optimizer_name = None
             return None
         self.optimizer_name = ", ".join(type(o).__qualname__ for o in optimizers) or None
         self.notes.append("`configure_optimizers()` was called once to read the optimizer and LR schedulers; `fit` calls it again.")
@@ -796,7 +795,7 @@ class _Builder:
             ], cond=Cond("limit_train_batches != 0 and training_step is defined", None), stage="train"))
         else:
             self.notes.append("No training: limit_train_batches=0 or no training_step.")
-        children.append(self.teardown_part("fit"))
+        children.append(self.teardown_part())
         children.append(self.hook("on_fit_end", CB_MODULE))
         children.append(self.teardown_hook("fit"))
         if t.max_steps != -1:
@@ -825,7 +824,7 @@ class _Builder:
             children.append(self.eval_loop(stage=stage, sanity=False, within_fit=False, loader=self.loader_hook(loader, call.loaders)))
         else:
             self.notes.append(f"No {stage} loop: limit={limit}.")
-        children.append(self.teardown_part(call.method))
+        children.append(self.teardown_part())
         children.append(self.teardown_hook(call.method))
         self.common_notes()
         return self.phase(call.method, f"`Trainer.{call.method}`: {call.text} ({self.lib.pkg} {self.lib.version}).", children)
@@ -860,7 +859,7 @@ class _Builder:
                 self.hook("on_predict_end", CB_MODULE),
                 self.mode_restore("predict"),
             ], context="torch.inference_mode()" if t.predict_loop.inference_mode else "torch.no_grad()", stage="predict"))
-        children.append(self.teardown_part("predict"))
+        children.append(self.teardown_part())
         children.append(self.teardown_hook("predict"))
         self.common_notes()
         return self.phase("predict", f"`Trainer.predict`: {call.text} ({self.lib.pkg} {self.lib.version}).", children)
@@ -878,7 +877,7 @@ class _Builder:
     # ------------------------------------------------------------------ summary and flows
     def summary(self, loaded_from: str) -> LearnerSummary:
         return LearnerSummary(loaded_from=loaded_from, model=qualified(type(self.model)), loss_func=None,
-                              opt_func=getattr(self, "optimizer_name", None), metrics=())
+                              opt_func=self.optimizer_name, metrics=())
 
     def flows(self) -> list[Flow]:
         """``trainer.should_stop``: set by EarlyStopping (and Timer) at their hook, read by the epoch and fit loops."""
