@@ -168,17 +168,18 @@ CASES = {
                           ("learnerpkg/broken.py:5", "RuntimeError", "database not reachable")),
     "attr-raises": Case(["render", "{fx}/attrs.py:raises", "-o", "{out}"], 4, ("attrs.py:", "ValueError: boom", "raises()")),
     "attr-exits": Case(["render", "{fx}/attrs.py:exits", "-o", "{out}"], 4, ("attrs.py:exits", "sys.exit('no GPU')")),
-    # LearnerNotFound (3): loaded, but no single Learner
+    # LearnerNotFound (3): loaded, but no single Learner. A file that imports no framework is told every installed
+    # adapter's trainer: "no trainer (fastai Learner, lightning Trainer)" (loopdoc.load._noun).
     "no-learner": Case(["render", "{fx}/no_learner.py", "-o", "{out}"], 3,
-                       ("no_learner.py", "no Learner", "build_dls, build_learner")),
-    "argv-not-leaked": Case(["render", "{fx}/uses_argparse.py", "-o", "{out}"], 3, ("uses_argparse.py", "no Learner")),
+                       ("no_learner.py", "defines no", "fastai Learner", "build_dls, build_learner")),
+    "argv-not-leaked": Case(["render", "{fx}/uses_argparse.py", "-o", "{out}"], 3, ("uses_argparse.py", "defines no", "fastai Learner")),
     "two-learners": Case(["render", "{fx}/two_learners.py", "-o", "{out}"], 3,
                          ("two_learners.py", "2 Learners", "learn_a = also_a", "learn_b", "two_learners.py:ATTR"), fastai=True),
     "attr-missing": Case(["render", "{fx}/attrs.py:nope", "-o", "{out}"], 3, ("attrs.py", "no attribute 'nope'", "make")),
     "attr-not-callable": Case(["render", "{fx}/attrs.py:NUMBER", "-o", "{out}"], 3,
-                              ("attrs.py:NUMBER", "an int", "not a Learner")),
+                              ("attrs.py:NUMBER", "an int", "not a", "fastai Learner")),
     "attr-returns-other": Case(["render", "{fx}/attrs.py:not_a_learner", "-o", "{out}"], 3,
-                               ("attrs.py:not_a_learner()", "returned an int", "not a Learner")),
+                               ("attrs.py:not_a_learner()", "returned an int", "not a", "fastai Learner")),
     "attr-needs-args": Case(["render", "{fx}/attrs.py:needs_args", "-o", "{out}"], 3,
                             ("attrs.py:needs_args", "needs arguments (dls, model)")),
     # The learner's code hangs, leaves threads running or prints megabytes (no fastai)
@@ -191,9 +192,9 @@ CASES = {
     "timeout-negative": Case(["render", "{fx}/hangs.py", "--timeout", "-1", "-o", "{out}"], 2, ("--timeout -1", "positive")),
     "timeout-not-a-number": Case(["render", "{fx}/hangs.py", "--timeout", "soon", "-o", "{out}"], 2,
                                  ("--timeout", "invalid float value: 'soon'")),
-    "thread-left-running": Case(["render", "{fx}/threads.py", "-o", "{out}"], 3, ("threads.py", "no Learner", "poll_forever")),
+    "thread-left-running": Case(["render", "{fx}/threads.py", "-o", "{out}"], 3, ("threads.py", "defines no", "fastai Learner", "poll_forever")),
     "prints-megabytes": Case(["render", "{fx}/prints_a_lot.py", "-o", "-", "--format", "json"], 3,
-                             ("prints_a_lot.py", "no Learner"), noisy=True),
+                             ("prints_a_lot.py", "defines no", "fastai Learner"), noisy=True),
     # Pickles (learn.export()): refused without --trust-pickle, before anything is read
     "pickle-untrusted": Case(["render", "{tmp}/export.pkl", "-o", "{out}"], 2,
                              ("export.pkl", "pickled Learner", "runs any code", "--trust-pickle"), setup=_file("export.pkl")),

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import lightning_compare as cmp
@@ -174,11 +175,14 @@ def test_loading_changes_nothing_and_writes_nothing(tmp_path):
     assert cmp.listing(str(ROOT)) == files
 
 
-def test_notebook_display_of_a_live_trainer():
+def test_notebook_display_of_a_live_trainer(monkeypatch):
     from loopdoc.load import load
 
     loaded = load("examples/lightning_callbacks.py")
-    loop = loopdoc.loop(loaded.trainer, namespace=loaded.namespace)
+    notebook = types.ModuleType("__main__")
+    notebook.__dict__.update(loaded.namespace)
+    monkeypatch.setitem(sys.modules, "__main__", notebook)  # a notebook's names are __main__'s
+    loop = loopdoc.loop(loaded.trainer)
     assert loop.call == "fit(model, train_dl, val_dl)" and loop.learner.loaded_from == "<learner>"
     html, md = loop._repr_html_(), loop._repr_markdown_()
     assert "on_train_epoch_end" in html and "GradNormLogger" in html and "<html" not in html

@@ -73,7 +73,8 @@ class LightningAdapter:
             trainer: a Lightning ``Trainer``.
             loaded_from: the spec it came from.
             call: e.g. ``"fit(model, datamodule=dm)"``; ``None``: ``fit`` with the module's objects (``calls.default_call``).
-            namespace: names the call may use (the module's globals).
+            namespace: names the call may use (the module's globals); empty: the globals of ``__main__`` (in a
+                notebook, the notebook's own names, so that ``loopdoc.loop(trainer)`` finds ``model`` and the loaders).
             observation: ``creation.Observed`` for this Trainer, or ``None`` (then no callback is marked a Lightning default).
             extra_callbacks: not supported by Lightning (callbacks belong to the Trainer); must be ``None``.
 
@@ -88,6 +89,9 @@ class LightningAdapter:
 
         if extra_callbacks is not None:
             raise UsageError("Lightning callbacks belong to the Trainer (Trainer(callbacks=[...])); cbs= is not supported")
+        if not namespace:
+            main = sys.modules.get("__main__")
+            namespace = dict(vars(main)) if main is not None else {}
         return extract(trainer, loaded_from=loaded_from, call=call, namespace=namespace, observation=observation)
 
     def trace(self, trainer: Any, static: Loop, call: str | None, namespace: dict[str, Any], batches: int) -> Trace:
