@@ -1,12 +1,13 @@
 # make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
 # make test    : install into .venv (first time only) and run the whole test suite
 # make bench   : speed against the floor of each command (benchmarks/run.py; a few minutes)
+# make validators: recompile loopdoc/model/_validators.py after a schema change
 # make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test lint golden docs bench
+.PHONY: install example test lint golden docs bench validators
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,3 +35,6 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+validators: $(STAMP)
+	$(PY) -m loopdoc.model.codegen
