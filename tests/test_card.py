@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 
 import loopdoc
 import loopdoc.resolve
-from loopdoc.card import END, START, update_card
+from loopdoc.card import END, START, CardOptions, update_card
 from loopdoc.cli import main
 from loopdoc.errors import CardError
 from loopdoc.model import Loop, load_json
@@ -25,6 +25,8 @@ from loopdoc.resolve import Resolved
 GOLDEN = ROOT / "tests" / "golden"
 SYNTH = str(GOLDEN / "synth.json")
 FRONT = "---\nlanguage: en\nlicense: apache-2.0\ntags:\n- fastai\n- '# not a heading'\n---\n"
+MARK = CardOptions().marker()  # the start marker a default section is written with
+START_ANY = "<!-- loopdoc:start"
 HF_CARD = FRONT + """
 # Model card for my-regressor
 
@@ -55,15 +57,16 @@ def _headings(text: str) -> list[tuple[str, str]]:
 
 
 def _between(text: str) -> str:
-    return text[text.index(START):text.index(END) + len(END)]
+    return text[text.index(START_ANY):text.index(END) + len(END)]
 
 
 def test_insert_at_end_of_training_procedure(synth: Loop) -> None:
-    update = update_card(HF_CARD, synth)
+    update = update_card(HF_CARD, synth, mode="full")
     assert update.action == "inserted" and update.changed
     text = update.text
     before, _, after = HF_CARD.partition("## Evaluation")
-    assert text.startswith(before.rstrip("\n") + "\n\n" + START + "\n")  # after the whole section, hyperparameters included
+    marker = '<!-- loopdoc:start mode="full" title="Training loop" -->'
+    assert text.startswith(before.rstrip("\n") + "\n\n" + marker + "\n")  # after the whole section, hyperparameters included
     assert text.endswith(END + "\n\n## Evaluation\n\nMSE 0.01.\n")
     heads = _headings(text[len(FRONT):])
     names = [name for _, name in heads]
@@ -76,14 +79,14 @@ def test_insert_at_end_of_training_procedure(synth: Loop) -> None:
 def test_insert_at_end_without_training_procedure(synth: Loop) -> None:
     card = "# Card\n\nSome text without a final newline"
     text = update_card(card, synth).text
-    assert text.startswith(card + "\n\n" + START + "\n") and text.endswith(END + "\n")
+    assert text.startswith(card + "\n\n" + MARK + "\n") and text.endswith(END + "\n")
     assert ("h2", "Training loop") in _headings(text)
 
 
 def test_training_procedure_as_last_and_deeper_section(synth: Loop) -> None:
     card = "# Card\n\n## Details\n\n### Training Procedure\n\n#### Speeds\n\nFast.\n"
-    text = update_card(card, synth).text
-    assert text.startswith(card + "\n" + START)
+    text = update_card(card, synth, mode="full").text
+    assert text.startswith(card + "\n" + START_ANY)
     assert ("h4", "Training loop") in _headings(text) and ("h5", "fit") in _headings(text)
 
 
@@ -104,7 +107,7 @@ def test_idempotent_and_every_other_byte_kept(synth: Loop, tmp_path: Path) -> No
 
 def test_update_replaces_only_between_markers(synth: Loop) -> None:
     stale = update_card(HF_CARD, synth).text.replace("call `fit`", "call `something_old`")
-    head, tail = stale[:stale.index(START)], stale[stale.index(END) + len(END):]
+    head, tail = stale[:stale.index(START_ANY)], stale[stale.index(END) + len(END):]
     update = update_card(stale, synth)
     assert update.action == "updated"
     assert update.text.startswith(head) and update.text.endswith(tail)
@@ -123,7 +126,7 @@ def test_front_matter_bom_and_crlf_kept_byte_for_byte(synth: Loop, tmp_path: Pat
     front = ("\ufeff" + FRONT).replace("\n", "\r\n").encode("utf-8")
     assert data.startswith(front)
     assert b"\n" not in data.replace(b"\r\n", b"")  # the section uses the card's line ends too
-    cut = data.index(START.encode())
+    cut = data.index(START_ANY.encode())
     assert data[:cut] == original[:cut]
     assert data.endswith(original[original.index(b"## Evaluation"):])
     assert main(["card", SYNTH, str(card), "--check"]) == 0
@@ -132,7 +135,7 @@ def test_front_matter_bom_and_crlf_kept_byte_for_byte(synth: Loop, tmp_path: Pat
 def test_markers_and_headings_in_code_blocks_do_not_count(synth: Loop) -> None:
     card = f"# Card\n\n```markdown\n## Training procedure\n{START}\n{END}\n```\n\n    {START}\n"
     text = update_card(card, synth).text
-    assert text.startswith(card + "\n" + START) and ("h2", "Training loop") in _headings(text)
+    assert text.startswith(card + "\n" + MARK) and ("h2", "Training loop") in _headings(text)
 
 
 @pytest.mark.parametrize(("card", "message"), [
