@@ -101,7 +101,7 @@ def test_matrix_of_the_custom_example(cc: Loop) -> None:
     m = loop_matrix(cc)
     assert [(g.label, g.stage, len(g.columns)) for g in m.groups] == [
         ("create", None, 1), ("fit", None, 2), ("epoch", None, 2), ("train", "train", 10), ("validate", "validate", 6),
-        ("cancel branches", None, 8)]
+        ("after_cancel_…", None, 8)]
     assert len(m.columns) == len(cc.iter_events())
     assert {c.anchor for c in m.columns} == {"-".join(p + (e.name,)) for p, e in cc.iter_events(keyed=True)}
     train = m.groups[3]
@@ -109,8 +109,9 @@ def test_matrix_of_the_custom_example(cc: Loop) -> None:
                                                "after_backward", "before_step", "after_step", "after_batch", "after_train"]
     assert all(c.filter == "run_train" for c in train.columns[1:-1]) and train.columns[0].filter is None
     cancel = m.groups[-1]
-    assert [c.label for c in cancel.columns][:4] == ["after_cancel_backward", "after_cancel_step", "after_cancel_batch (train)",
-                                                     "after_cancel_train"]
+    assert [c.label for c in cancel.columns] == ["backward", "step", "batch (train)", "train", "batch (validate)", "validate",
+                                                 "epoch", "fit"]  # the shared prefix is the group's label
+    assert [c.event for c in cancel.columns][:3] == ["after_cancel_backward", "after_cancel_step", "after_cancel_batch"]
     assert cancel.columns[0].home == "train › batch › backward" and cancel.columns[0].stage == "train"
     assert [r.callback.id for r in m.rows] == [cb.id for cb in cc.callbacks]  # run order
     rows = {r.callback.id: r for r in m.rows}
@@ -130,7 +131,7 @@ def test_repeated_top_level_phases_get_telling_labels(cc: Loop) -> None:
     twice = dataclasses.replace(cc, phases=(*cc.phases, cc.phases[1]))  # create, fit, fit (as fine_tune)
     labels = [g.label for g in loop_matrix(twice).groups]
     assert labels == ["create", "fit", "fit › epoch", "fit › train", "fit › validate", "fit2", "fit2 › epoch", "fit2 › train",
-                      "fit2 › validate", "cancel branches"]
+                      "fit2 › validate", "after_cancel_…"]
     anchors = [c.anchor for c in loop_matrix(twice).columns]
     assert len(anchors) == len(set(anchors)) and "fit2-epoch-train-batch-after_batch" in anchors
 
@@ -156,7 +157,7 @@ def test_other_frameworks_need_no_template_change(make) -> None:
     else:
         assert [g.label for g in m.groups] == ["train", "epoch"]
         assert m.groups[1].stage == "train" and [c.event for c in m.groups[1].columns] == ["on_step_begin", "on_step_end", "on_log"]
-        assert "cancel branches" not in page and "&#8623;" not in page.split('id="matrix"')[1].split("</section>")[0]
+        assert "&#8623;" not in page.split('id="matrix"')[1].split("</section>")[0]  # no cancel branches
     svg = ET.fromstring(render(loop, "svg"))
     assert len(svg.findall(f".//{SVG}g[@class='row']")) == len(loop.callbacks)
     md = render(loop, "md")

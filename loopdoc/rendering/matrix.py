@@ -8,7 +8,8 @@ page), ``matrix.svg.jinja`` (``-o loop.svg`` and ``--assets``) and ``matrix.md.j
   group, with everything nested in it (fastai: ``before_train``, the training batch loop with
   its backward and step phases, ``after_train``);
 - any other event belongs to the group of the phase it sits in (``create``, ``fit``, ``epoch``);
-- every cancel event (``Event.cancel``) goes to one last group, the cancel branches.
+- every cancel event (``Event.cancel``) goes to one last group, the cancel branches, headed by the prefix
+  their names share (``after_cancel_…``) so that the columns need only the rest (``batch (train)``).
 
 Groups come in the order of their first event. A mark sits where a callback's own code
 runs: one per ``Handler``.
@@ -16,6 +17,7 @@ runs: one per ``Handler``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..model.loop import Callback, Event, Handler, Loop, Phase
@@ -36,8 +38,9 @@ class MatrixColumn:
         filter: the flag that filters callbacks there (``Event.filter``), or ``None``.
         cancel: the exception that leads to it when it is a cancel event, else ``None``.
         home: the label of the group it belongs to by its phase (for a cancel event, the group it would be in).
-        label: the column's heading: the event name; for a cancel event whose name occurs more than once
-            among the cancel events, with its group's label (or ``home``, if that is not enough) in parentheses.
+        label: the column's heading: the event name. For a cancel event, without the prefix all cancel events
+            share (``after_cancel_``, which the group's label shows), and, when its name occurs more than once
+            among them, with its group's label (or ``home``, if that is not enough) in parentheses: ``batch (train)``.
         quiet: no callback runs there.
     """
 
@@ -60,7 +63,8 @@ class MatrixGroup:
     Attributes:
         key: ``"cancel"`` for the cancel branches, else the phase path joined by ``-``
             (the group's phase has the anchor ``phase-<key>``).
-        label: the heading (``"train"``; ``"fit2 › train"`` when a top-level phase repeats).
+        label: the heading (``"train"``; ``"fit2 › train"`` when a top-level phase repeats); for the cancel
+            branches the prefix their events share (``"after_cancel_…"``), else ``"cancel branches"``.
         stage: the group's stage, or ``None`` (always ``None`` for the cancel branches).
         start: index of its first column in ``Matrix.columns``.
         columns: the group's columns.
@@ -174,13 +178,16 @@ def loop_matrix(loop: Loop) -> Matrix:
     main.sort(key=lambda p: order[p[3]])  # stable: loop order within a group
     cancels = [p for p in places if p[1].cancel is not None]
     cancel_names = [p[1].name for p in cancels]
+    prefix = _common_prefix(cancel_names)
 
     def column(path: tuple[str, ...], event: Event, stage: str | None, group: tuple[str, ...]) -> MatrixColumn:
         home = " \u203a ".join([labels[group], *path[len(group):]])
         label = event.name
-        if event.cancel is not None and cancel_names.count(event.name) > 1:
-            same = [g for _, e, _, g in cancels if e.name == event.name and labels[g] == labels[group]]
-            label = f"{event.name} ({labels[group] if len(same) == 1 else home})"
+        if event.cancel is not None:
+            label = event.name[len(prefix):]
+            if cancel_names.count(event.name) > 1:
+                same = [g for _, e, _, g in cancels if e.name == event.name and labels[g] == labels[group]]
+                label = f"{label} ({labels[group] if len(same) == 1 else home})"
         return MatrixColumn(anchor="-".join(path + (event.name,)), event=event.name, path=path,
                             place=" \u203a ".join(path), stage=stage, filter=event.filter,
                             cancel=event.cancel.exception if event.cancel else None, home=home, label=label,
@@ -197,7 +204,8 @@ def loop_matrix(loop: Loop) -> Matrix:
             events.extend(p[1] for p in main if p[3] == g)
     if cancels:
         members = [column(*p) for p in cancels]
-        groups.append(MatrixGroup(CANCEL_GROUP, "cancel branches", None, len(columns), tuple(members)))
+        groups.append(MatrixGroup(CANCEL_GROUP, f"{prefix}\u2026" if prefix else "cancel branches", None, len(columns),
+                                  tuple(members)))
         columns.extend(members)
         events.extend(p[1] for p in cancels)
 
@@ -214,6 +222,15 @@ def loop_matrix(loop: Loop) -> Matrix:
         off = tuple(f"{name}=False" for name, on in cb.flags.items() if not on)
         rows.append(MatrixRow(cb, number, tuple(marks), off))
     return Matrix(tuple(columns), tuple(groups), tuple(rows), tuple(k for k in MARKS if k in used))
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The prefix every name shares, up to and including an ``_`` (``"after_cancel_"``), when all are longer; else ``""``."""
+    if len(names) < 2:
+        return ""
+    shared = os.path.commonprefix(names)
+    cut = shared.rfind("_") + 1
+    return shared[:cut] if cut >= 3 and all(len(n) > cut for n in names) else ""
 
 
 def _mark(handler: Handler, cb: Callback) -> MatrixMark:
