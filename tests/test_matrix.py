@@ -387,3 +387,9 @@ def test_trace_chart_numbers_and_page(cc: Loop) -> None:
     assert trace_chart(None) is None
     empty = trace_chart(dataclasses.replace(trace, events=(), batch_s=0.0, callback_batch_s=0.0))
     assert empty.bars == () and empty.callbacks_pct == 0.0
+
+
+def test_readme_shows_the_current_matrix() -> None:
+    """The README's picture is ``docs/matrix.svg``: the custom example's golden SVG (``make golden`` rewrites that one)."""
+    assert (ROOT / "docs" / "matrix.svg").read_bytes() == (GOLDEN / "custom_callbacks.svg").read_bytes()
+    assert "![Who runs where" in (ROOT / "README.md").read_text(encoding="utf-8").split("## Set-up")[0]
