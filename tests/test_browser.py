@@ -371,6 +371,20 @@ def test_events_without_callbacks_fold(visit, pages, models):
     visit.assert_quiet()
 
 
+def test_a_tree_without_the_toggle_folds_nothing(visit, models, tmp_path):
+    """A --template-dir tree block that leaves out the quiet-events toggle shows every event, and no folds."""
+    loop = models["synth"]
+    (tmp_path / "loop.html.jinja").write_text(
+        '{% extends "loop.html.jinja" %}\n{% block tree %}<section id="loop">{% for phase in loop.phases %}'
+        '{{ phase_section(phase, [], top_keys[loop.index0]) }}{% endfor %}</section>{% endblock %}\n', encoding="utf-8")
+    path = tmp_path / "mine.html"
+    path.write_text(render(loop, "html", template_dir=tmp_path), encoding="utf-8")
+    page = visit(path)
+    assert page.locator("#ld-show-quiet").count() == 0 and page.locator("li.quiet-fold").count() > 0
+    assert visible(page, "li.event") == len(loop.iter_events()) and visible(page, "li.quiet-fold") == 0
+    visit.assert_quiet()
+
+
 def test_print_opens_everything(visit, cc):
     cc.click("#ld-close")
     cc.evaluate("dispatchEvent(new Event('beforeprint'))")

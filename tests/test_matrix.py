@@ -264,7 +264,7 @@ def test_page_contents_theme_and_quiet_toggle() -> None:
     assert sorted(named) == sorted(e.name for e in quiet)  # each quiet event is in exactly one fold
     assert all(li.find("label").get("for") == "ld-show-quiet" for li in folds)
     style = doc.find(".//style").text
-    assert ":root:has(#ld-theme-dark:checked)" in style and "html:not(:has(#ld-show-quiet:checked))" in style
+    assert ":root:has(#ld-theme-dark:checked)" in style and "html:has(#ld-show-quiet:not(:checked))" in style
 
 
 def test_quiet_runs() -> None:
