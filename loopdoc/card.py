@@ -109,7 +109,17 @@ class CardOptions:
         return options
 
     def merged(self, **given: str | None) -> CardOptions:
-        """These options with each of ``given`` that is not ``None`` put in (command-line options win over the marker's)."""
+        """These options with each of ``given`` that is not ``None`` put in (command-line options win over the marker's).
+
+        Args:
+            **given: field names (``call``, ``mode``, ``title``, ``source_url``, ``assets``) and values or ``None``.
+
+        Returns:
+            A new ``CardOptions``.
+
+        Raises:
+            TypeError: a name that is not a field.
+        """
         return replace(self, **{k: v for k, v in given.items() if v is not None})
 
 

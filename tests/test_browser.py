@@ -385,6 +385,17 @@ def test_a_tree_without_the_toggle_folds_nothing(visit, models, tmp_path):
     visit.assert_quiet()
 
 
+def test_matrix_prints_within_the_page(visit, pages):
+    page = visit(pages["custom_callbacks"], viewport={"width": 700, "height": 1000}, color_scheme="dark")
+    page.click("label:has(#ld-theme-dark)")
+    page.emulate_media(media="print")
+    width = page.evaluate("document.querySelector('#matrix table.mx').getBoundingClientRect().width")
+    assert width <= 700 and page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == LIGHT_BG  # printed light, theme or not
+    assert not page.is_visible("#toc") and not page.is_visible(".theme")
+    visit.assert_quiet()
+
+
 def test_print_opens_everything(visit, cc):
     cc.click("#ld-close")
     cc.evaluate("dispatchEvent(new Event('beforeprint'))")
