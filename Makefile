@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 golden: $(STAMP)
 	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/test_golden.py
+	cp tests/golden/custom_callbacks.svg docs/matrix.svg
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site

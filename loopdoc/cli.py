@@ -1,10 +1,10 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR]
     loopdoc show SPEC [--verbose]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
-    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
+    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
@@ -63,6 +63,8 @@ def _lazy_help(action: argparse.Action, make: Any) -> None:
     action.lazy_help = make  # type: ignore[attr-defined]
 
 
+ASSETS_HELP = ("Markdown: write the matrix as DIR/<name>-matrix.svg and show that image instead of the inline table "
+               "(for hosts that allow SVG images)")
 CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one_cycle(3, 1e-3)', 'fine_tune(2)', "
              "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
 
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "links relative paths outside the framework's own packages")
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    p.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
 
     s = sub.add_parser("show", parents=[common, loading], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
@@ -142,8 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("card", metavar="CARD", help="the Markdown file to update, e.g. README.md; it must exist")
     k.add_argument("--call", metavar="CALL", help=CALL_HELP)
     k.add_argument("--check", action="store_true", help="write nothing; exit 1 when the section is missing or stale (for CI)")
-    k.add_argument("--title", default="Training loop", help="the section's heading (default: %(default)s)")
+    k.add_argument("--title", help="the section's heading (default: the one recorded in the card, else 'Training loop')")
+    k.add_argument("--mode", choices=("compact", "full"),
+                   help="compact: the callbacks, the matrix and the loop folded in <details>; full: the whole Markdown format "
+                        "(default: the one recorded in the card, else compact)")
     k.add_argument("--source-url", metavar="URL", help="link source locations, as for render")
+    k.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
     return parser
 
 
@@ -208,7 +215,7 @@ def _card_command(args: argparse.Namespace) -> int:
     from .card import card_command
 
     result = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
-                          source_url=args.source_url)
+                          source_url=args.source_url, mode=args.mode, assets=args.assets)
     print(("Error: " if result.stale else "") + result.message, file=sys.stderr)
     return 1 if result.stale else 0
 
@@ -252,10 +259,27 @@ def _render_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    text = render(_load_loop(args), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
-                  source_url=args.source_url)
+    asset = _matrix_asset(args, fmt)
+    loop = _load_loop(args)
+    text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                  source_url=args.source_url, matrix_image=asset and asset.url)
+    if asset is not None:
+        from .rendering.assets import write_asset
+
+        write_asset(render(loop, "svg"), asset)  # first: the document never shows an image that is not there
     write_output(text, args.output)
     return 0
+
+
+def _matrix_asset(args: argparse.Namespace, fmt: str) -> Any:
+    """``--assets``: the matrix image to write next to a Markdown output (``loopdoc.rendering.assets``), or ``None``."""
+    if args.assets is None:
+        return None
+    if fmt != "md":
+        raise UsageError(f"--assets: only for Markdown output, not {fmt} (the HTML page has the matrix inline)")
+    from .rendering.assets import matrix_asset
+
+    return matrix_asset(args.output, args.assets, inputs=(args.spec, args.spec.rsplit(":", 1)[0]))
 
 
 def _load_loop(args: argparse.Namespace) -> Any:

@@ -3,9 +3,11 @@
 Pages are rendered from the golden models (``tests/golden/*.json``), which needs no
 fastai; each test opens one in a fresh browser context and checks it by mouse, keyboard
 and script: no console error, no request but the page's own file, the tree folds, the
-filter narrows, the highlight marks, anchors land, the quiet-event switch hides, hostile
-docstrings stay text, and the page still reads and folds with JavaScript off.
-Screenshots (light, dark, phone) go to ``tests/_artifacts/screenshots/``.
+filter narrows, the highlight marks, anchors land, events without callbacks fold and unfold, the
+matrix links into the tree and scrolls inside its own box on a phone, the contents sidebar and the
+light/dark switch work, hostile docstrings stay text, and the page still reads and folds with
+JavaScript off. Screenshots of the page, the matrix, the trace chart and the standalone SVG, at
+1280 and 390 px, light and dark, go to ``tests/_artifacts/screenshots/``.
 
 Chromium is ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs it);
 Playwright's own browser download is never used. Without Chromium or Playwright these
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+from test_matrix import _trace
 from test_render import HOSTILE, _loop
 
 from loopdoc.model import Loop, load_json
@@ -31,8 +34,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disa
 GOLDEN = ROOT / "tests" / "golden"
 EXAMPLES = sorted(p.stem for p in GOLDEN.glob("*.json"))
 SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
-DESKTOP = {"viewport": {"width": 1100, "height": 900}}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+MODES = {"1280-light": {}, "1280-dark": {"color_scheme": "dark"}, "390-light": PHONE, "390-dark": {**PHONE, "color_scheme": "dark"}}
+DARK_BG, LIGHT_BG = "rgb(20, 22, 26)", "rgb(255, 255, 255)"
 
 
 def _unavailable(reason: str) -> None:
@@ -149,14 +154,16 @@ def test_page_loads_clean(visit, pages, models, name):
     assert page.evaluate("document.documentElement.classList.contains('js')")
     assert page.is_visible("#ld-controls")
     n_events = len(loop.iter_events())
+    n_quiet = sum(not e.handlers for _, e in loop.iter_events())
     n_handlers = sum(len(e.handlers) for _, e in loop.iter_events())
-    assert visible(page, "li.event") == n_events
+    assert visible(page, "li.event") == n_events - n_quiet  # events without callbacks are folded
+    assert visible(page, "#matrix a.mk") == n_handlers
     assert visible(page, "li.handler") == n_handlers
     assert visible(page, ".cb-card") == len(loop.callbacks)
     assert visible(page, ".hl-btn") == len(loop.callbacks)
     # Landmarks and headings: one h1, h2 for the sections, h3 for each callback.
     assert page.evaluate("[...document.querySelectorAll('h1,h2,h3')].map(h => h.tagName).join(' ')") == " ".join(
-        ["H1"] + ["H2"] * (2 + bool(loop.notes)) + ["H3"] * len(loop.callbacks))
+        ["H1"] + ["H2"] * (3 + bool(loop.notes)) + ["H3"] * len(loop.callbacks))
     for role in ("banner", "main", "contentinfo", "search"):
         assert page.get_by_role(role).count() == 1, role
     visit.assert_quiet()
@@ -165,17 +172,41 @@ def test_page_loads_clean(visit, pages, models, name):
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_screenshots(visit, pages, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for mode, context in (("light", {}), ("dark", {"color_scheme": "dark"}), ("phone", PHONE)):
+    for mode, context in MODES.items():
         page = visit(pages[name], **context)
         page.screenshot(path=SHOTS / f"{name}-{mode}-top.png")
+        page.locator("#matrix").screenshot(path=SHOTS / f"{name}-{mode}-matrix.png")
         page.evaluate("location.hash = '#before_batch'")
         page.screenshot(path=SHOTS / f"{name}-{mode}-batch.png")
         page.evaluate("location.hash = '#callbacks'")
         page.screenshot(path=SHOTS / f"{name}-{mode}-callbacks.png")
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        assert background == ("rgb(20, 22, 26)" if mode == "dark" else "rgb(255, 255, 255)"), mode
-        # Nothing sticks out sideways, on a phone either.
+        assert background == (DARK_BG if mode.endswith("dark") else LIGHT_BG), mode
+        # Nothing sticks out sideways, on a phone either: the matrix scrolls inside its own box.
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), mode
+    visit.assert_quiet()
+
+
+def test_trace_chart_and_svg_screenshots(visit, models, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    trace = _trace(models["custom_callbacks"])
+    path = tmp_path / "trace.html"
+    path.write_text(render(trace, "html"), encoding="utf-8")
+    svg = tmp_path / "loop.svg"
+    svg.write_text(render(models["custom_callbacks"], "svg"), encoding="utf-8")
+    for mode, context in MODES.items():
+        page = visit(path, "#trace", **context)
+        page.locator("#trace").screenshot(path=SHOTS / f"trace-{mode}-chart.png")
+        widths = page.evaluate("[...document.querySelectorAll('#chart td.bar .fill')].map(e => e.getBoundingClientRect().width)")
+        total_recorder, mean_recorder, total_tec, mean_tec = widths
+        assert total_tec == pytest.approx(total_recorder * 0.25, abs=1.5) and mean_tec == pytest.approx(mean_recorder * 0.2, abs=1.5)
+        split = page.evaluate("[...document.querySelectorAll('#chart .split .part')].map(e => e.getBoundingClientRect().width)")
+        assert split[0] == pytest.approx(sum(split) * 0.225, abs=1.5)
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), mode
+        picture = visit(svg, **context)
+        picture.screenshot(path=SHOTS / f"custom_callbacks-{mode}-svg.png")
+        fill = picture.evaluate("getComputedStyle(document.querySelector('rect.bg')).fill")
+        assert fill == (DARK_BG if mode.endswith("dark") else LIGHT_BG), mode
     visit.assert_quiet()
 
 
@@ -205,9 +236,9 @@ def test_tree_folds_by_mouse(visit, cc):
 
 
 def test_tree_folds_by_keyboard(visit, cc):
-    for _ in range(40):
+    for _ in range(150):  # past the contents, the theme switch and the matrix's headings and names
         cc.keyboard.press("Tab")
-        if cc.evaluate("document.activeElement.tagName") == "SUMMARY":
+        if cc.evaluate("document.activeElement.matches('details.phase > summary')"):
             break
     phase = cc.evaluate("document.activeElement.parentElement.id")
     assert phase == "phase-create"
@@ -308,21 +339,60 @@ def test_anchor_opens_folded_phases(visit, cc):
     visit.assert_quiet()
 
 
-def test_hide_events_without_callbacks(visit, pages, models):
+def test_events_without_callbacks_fold(visit, pages, models):
     loop = models["synth"]
     page = visit(pages["synth"])
     quiet = sum(not e.handlers for _, e in loop.iter_events())
-    assert quiet > 0 and visible(page, "li.event.quiet") == quiet
-    page.check("#ld-quiet")
-    assert visible(page, "li.event.quiet") == 0 and visible(page, "li.event") == len(loop.iter_events()) - quiet
-    page.focus("#ld-quiet")
+    folds = page.locator("li.quiet-fold").count()
+    assert quiet > 0 and visible(page, "li.event.quiet") == 0 and visible(page, "li.quiet-fold") == folds > 0
+    assert visible(page, "li.event") == len(loop.iter_events()) - quiet
+    page.check("#ld-show-quiet")
+    assert visible(page, "li.event.quiet") == quiet and visible(page, "li.quiet-fold") == 0
+    page.focus("#ld-show-quiet")
     page.keyboard.press("Space")
-    assert visible(page, "li.event.quiet") == quiet
+    assert visible(page, "li.event.quiet") == 0
+    # A fold's label unfolds them all; a link to a folded event shows it, and lands.
+    page.locator("li.quiet-fold label").first.click()
+    assert page.is_checked("#ld-show-quiet") and visible(page, "li.event.quiet") == quiet
+    page.uncheck("#ld-show-quiet")
+    page.evaluate("location.hash = '#fit-epoch-train-batch-after_loss'")
+    assert page.is_visible("#fit-epoch-train-batch-after_loss") and visible(page, "li.event.quiet") == 1
+    assert_in_view(page, "#fit-epoch-train-batch-after_loss")
+    # Filtering for a quiet event's name shows it.
+    page.evaluate("location.hash = ''")
+    page.fill("#ld-q", "before_step")
+    assert visible(page, "li.event") == 1 and visible(page, "li.quiet-fold") == 0
+    page.fill("#ld-q", "")
     # "descriptions" off leaves names and callbacks only.
     page.uncheck("#ld-desc")
     assert visible(page, ".ev-desc") == 0 and visible(page, ".doc") == 0 and visible(page, "li.handler") > 0
     page.check("#ld-desc")
-    assert visible(page, ".ev-desc") == len(loop.iter_events())
+    assert visible(page, ".ev-desc") == len(loop.iter_events()) - quiet  # the folded ones' stay folded
+    visit.assert_quiet()
+
+
+def test_a_tree_without_the_toggle_folds_nothing(visit, models, tmp_path):
+    """A --template-dir tree block that leaves out the quiet-events toggle shows every event, and no folds."""
+    loop = models["synth"]
+    (tmp_path / "loop.html.jinja").write_text(
+        '{% extends "loop.html.jinja" %}\n{% block tree %}<section id="loop">{% for phase in loop.phases %}'
+        '{{ phase_section(phase, [], top_keys[loop.index0]) }}{% endfor %}</section>{% endblock %}\n', encoding="utf-8")
+    path = tmp_path / "mine.html"
+    path.write_text(render(loop, "html", template_dir=tmp_path), encoding="utf-8")
+    page = visit(path)
+    assert page.locator("#ld-show-quiet").count() == 0 and page.locator("li.quiet-fold").count() > 0
+    assert visible(page, "li.event") == len(loop.iter_events()) and visible(page, "li.quiet-fold") == 0
+    visit.assert_quiet()
+
+
+def test_matrix_prints_within_the_page(visit, pages):
+    page = visit(pages["custom_callbacks"], viewport={"width": 700, "height": 1000}, color_scheme="dark")
+    page.click("label:has(#ld-theme-dark)")
+    page.emulate_media(media="print")
+    width = page.evaluate("document.querySelector('#matrix table.mx').getBoundingClientRect().width")
+    assert width <= 700 and page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == LIGHT_BG  # printed light, theme or not
+    assert not page.is_visible("#toc") and not page.is_visible(".theme")
     visit.assert_quiet()
 
 
@@ -341,6 +411,95 @@ def test_print_opens_everything(visit, cc):
     visit.assert_quiet()
 
 
+# ---------------------------------------------------------------- the overview: matrix, contents, theme
+
+
+def test_matrix_marks_land_in_the_tree_and_names_highlight(visit, cc, models):
+    loop = models["custom_callbacks"]
+    cc.click("#ld-close")  # everything folded: a mark still lands, opening the phases on the way
+    row = cc.locator("#matrix tr.mx-row", has=cc.locator("a.cb-link", has_text="Recorder"))
+    row.locator("a.mk[href='#fit-epoch-train-batch-after_batch']").click()
+    assert cc.evaluate("location.hash") == "#fit-epoch-train-batch-after_batch"
+    assert cc.is_visible("#fit-epoch-train-batch-after_batch")
+    assert_in_view(cc, "#fit-epoch-train-batch-after_batch")
+    # A column heading lands on its event too.
+    cc.click("#matrix th.mx-ev a[href='#fit-epoch-validate-batch-after_loss']")
+    assert cc.evaluate("location.hash") == "#fit-epoch-validate-batch-after_loss"
+    assert_in_view(cc, "#fit-epoch-validate-batch-after_loss")
+    # A name highlights the callback in the tree and its row in the matrix.
+    row.locator("a.cb-link").click()
+    assert cc.evaluate("document.querySelectorAll('.handler.hl').length") == len(handlers_of(loop, "Recorder"))
+    assert cc.evaluate("[...document.querySelectorAll('.mx-row.hl a.cb-link')].map(a => a.textContent)") == ["Recorder"]
+    cc.keyboard.press("Escape")
+    assert cc.evaluate("document.querySelectorAll('.hl').length") == 0
+    # The Tracer row: a mark at every column, each linking to an event of the page.
+    hrefs = cc.evaluate("[...document.querySelectorAll('#matrix tr.mx-row:last-child a.mk')].map(a => a.getAttribute('href'))")
+    assert len(hrefs) == len(loop.iter_events()) and all(cc.locator(h).count() == 1 for h in hrefs)
+    visit.assert_quiet()
+
+
+def test_matrix_scrolls_inside_its_box_on_a_phone(visit, pages):
+    page = visit(pages["custom_callbacks"], **PHONE)
+    wrap = "document.querySelector('#matrix .mx-wrap')"
+    assert page.evaluate(f"{wrap}.scrollWidth > {wrap}.clientWidth + 200")  # wider than the phone: it scrolls...
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")  # ...inside its box, not the page
+    first = "document.querySelector('#matrix tbody .mx-cb').getBoundingClientRect().left"
+    left = page.evaluate(first)
+    page.evaluate(f"{wrap}.scrollLeft = 400")
+    assert page.evaluate(f"{wrap}.scrollLeft") == 400
+    assert page.evaluate(first) == pytest.approx(left, abs=1)  # the names stay in view
+    last = page.locator("#matrix tbody tr.mx-row:last-child a.mk").last
+    last.scroll_into_view_if_needed()
+    last.click()
+    assert page.evaluate("location.hash") == "#fit-after_cancel_fit"
+    visit.assert_quiet()
+
+
+def test_theme_switch_overrides_the_system(visit, pages):
+    page = visit(pages["synth"], color_scheme="dark")
+    body = "getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate(body) == DARK_BG and page.is_checked("#ld-theme-auto")
+    page.click("label:has(#ld-theme-light)")
+    assert page.evaluate(body) == LIGHT_BG
+    assert page.evaluate("getComputedStyle(document.documentElement).colorScheme") == "light"
+    page.emulate_media(media="print", color_scheme="dark")
+    assert page.evaluate("getComputedStyle(document.body).color") == "rgb(0, 0, 0)"
+    page.emulate_media(media="screen", color_scheme="light")
+    page.click("label:has(#ld-theme-dark)")
+    assert page.evaluate(body) == DARK_BG
+    page.emulate_media(media="print")
+    assert page.evaluate(body) == LIGHT_BG and page.evaluate("getComputedStyle(document.body).color") == "rgb(0, 0, 0)"
+    page.emulate_media(media="screen")
+    page.keyboard.press("Shift+Tab")  # the radios take the keyboard: arrows move between them
+    page.focus("#ld-theme-dark")
+    page.keyboard.press("ArrowLeft")
+    assert page.is_checked("#ld-theme-light") and page.evaluate(body) == LIGHT_BG
+    # Nothing is stored: a new page starts from the system's choice again.
+    assert page.evaluate("localStorage.length") == 0 and page.evaluate("document.cookie") == ""
+    again = visit(pages["synth"], color_scheme="dark")
+    assert again.evaluate(body) == DARK_BG and again.is_checked("#ld-theme-auto")
+    visit.assert_quiet()
+
+
+def test_contents_sidebar_and_folded_contents_on_a_phone(visit, pages):
+    page = visit(pages["custom_callbacks"])
+    toc = "document.getElementById('toc')"
+    assert page.evaluate(f"getComputedStyle({toc}).position") == "fixed" and page.is_visible("#toc a[href='#phase-fit-epoch']")
+    assert page.evaluate(f"{toc}.getBoundingClientRect().right <= document.querySelector('main').getBoundingClientRect().left")
+    page.evaluate("scrollTo(0, 5000)")
+    assert page.evaluate(f"{toc}.getBoundingClientRect().top") == 0  # it stays beside the page
+    page.click("#toc a[href='#phase-fit-epoch-validate-batch']")
+    assert page.evaluate("location.hash") == "#phase-fit-epoch-validate-batch"
+    assert_in_view(page, "#phase-fit-epoch-validate-batch")
+    phone = visit(pages["custom_callbacks"], **PHONE)
+    assert phone.get_attribute("#toc > details", "open") is None and not phone.is_visible("#toc a[href='#loop']")
+    phone.click("#toc summary")
+    assert phone.is_visible("#toc a[href='#phase-fit-epoch-train-batch-step']")
+    phone.click("#toc a[href='#callbacks']")
+    assert phone.evaluate("location.hash") == "#callbacks"
+    visit.assert_quiet()
+
+
 # ---------------------------------------------------------------- without JavaScript
 
 
@@ -351,10 +510,20 @@ def test_without_javascript(visit, pages, models, name):
     assert not page.evaluate("document.documentElement.classList.contains('js')")
     assert not page.is_visible("#ld-controls") and page.locator(".hl-btn").count() == 0
     assert page.evaluate("[...document.querySelectorAll('details.phase')].every(d => d.open)")
-    assert visible(page, "li.event") == len(loop.iter_events())
+    quiet = sum(not e.handlers for _, e in loop.iter_events())
+    assert visible(page, "li.event") == len(loop.iter_events()) - quiet
     assert visible(page, "li.handler") == sum(len(e.handlers) for _, e in loop.iter_events())
     top = page.evaluate("document.getElementById('before_batch').getBoundingClientRect().top")
     assert 0 <= top < 100
+    if quiet:  # the quiet-events toggle is a checkbox read by CSS: no script needed
+        page.check("#ld-show-quiet")
+        assert visible(page, "li.event") == len(loop.iter_events())
+        page.uncheck("#ld-show-quiet")
+    # So is the theme switch.
+    page.click("label:has(#ld-theme-dark)")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == DARK_BG
+    page.click("label:has(#ld-theme-auto)")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == LIGHT_BG
     # <details> still folds, by mouse and by keyboard.
     page.click("#phase-fit-epoch > summary")
     assert page.get_attribute("#phase-fit-epoch", "open") is None

@@ -8,6 +8,7 @@ The end-to-end run with a real learner and ``--call`` is in ``tests/test_publish
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from markdown_it import MarkdownIt
 
 import loopdoc
 import loopdoc.resolve
-from loopdoc.card import END, START, update_card
+from loopdoc.card import END, START, CardOptions, update_card
 from loopdoc.cli import main
 from loopdoc.errors import CardError
 from loopdoc.model import Loop, load_json
@@ -25,6 +26,8 @@ from loopdoc.resolve import Resolved
 GOLDEN = ROOT / "tests" / "golden"
 SYNTH = str(GOLDEN / "synth.json")
 FRONT = "---\nlanguage: en\nlicense: apache-2.0\ntags:\n- fastai\n- '# not a heading'\n---\n"
+MARK = CardOptions().marker()  # the start marker a default section is written with
+START_ANY = "<!-- loopdoc:start"
 HF_CARD = FRONT + """
 # Model card for my-regressor
 
@@ -55,15 +58,16 @@ def _headings(text: str) -> list[tuple[str, str]]:
 
 
 def _between(text: str) -> str:
-    return text[text.index(START):text.index(END) + len(END)]
+    return text[text.index(START_ANY):text.index(END) + len(END)]
 
 
 def test_insert_at_end_of_training_procedure(synth: Loop) -> None:
-    update = update_card(HF_CARD, synth)
+    update = update_card(HF_CARD, synth, mode="full")
     assert update.action == "inserted" and update.changed
     text = update.text
     before, _, after = HF_CARD.partition("## Evaluation")
-    assert text.startswith(before.rstrip("\n") + "\n\n" + START + "\n")  # after the whole section, hyperparameters included
+    marker = '<!-- loopdoc:start mode="full" title="Training loop" -->'
+    assert text.startswith(before.rstrip("\n") + "\n\n" + marker + "\n")  # after the whole section, hyperparameters included
     assert text.endswith(END + "\n\n## Evaluation\n\nMSE 0.01.\n")
     heads = _headings(text[len(FRONT):])
     names = [name for _, name in heads]
@@ -76,14 +80,14 @@ def test_insert_at_end_of_training_procedure(synth: Loop) -> None:
 def test_insert_at_end_without_training_procedure(synth: Loop) -> None:
     card = "# Card\n\nSome text without a final newline"
     text = update_card(card, synth).text
-    assert text.startswith(card + "\n\n" + START + "\n") and text.endswith(END + "\n")
+    assert text.startswith(card + "\n\n" + MARK + "\n") and text.endswith(END + "\n")
     assert ("h2", "Training loop") in _headings(text)
 
 
 def test_training_procedure_as_last_and_deeper_section(synth: Loop) -> None:
     card = "# Card\n\n## Details\n\n### Training Procedure\n\n#### Speeds\n\nFast.\n"
-    text = update_card(card, synth).text
-    assert text.startswith(card + "\n" + START)
+    text = update_card(card, synth, mode="full").text
+    assert text.startswith(card + "\n" + START_ANY)
     assert ("h4", "Training loop") in _headings(text) and ("h5", "fit") in _headings(text)
 
 
@@ -104,7 +108,7 @@ def test_idempotent_and_every_other_byte_kept(synth: Loop, tmp_path: Path) -> No
 
 def test_update_replaces_only_between_markers(synth: Loop) -> None:
     stale = update_card(HF_CARD, synth).text.replace("call `fit`", "call `something_old`")
-    head, tail = stale[:stale.index(START)], stale[stale.index(END) + len(END):]
+    head, tail = stale[:stale.index(START_ANY)], stale[stale.index(END) + len(END):]
     update = update_card(stale, synth)
     assert update.action == "updated"
     assert update.text.startswith(head) and update.text.endswith(tail)
@@ -123,7 +127,7 @@ def test_front_matter_bom_and_crlf_kept_byte_for_byte(synth: Loop, tmp_path: Pat
     front = ("\ufeff" + FRONT).replace("\n", "\r\n").encode("utf-8")
     assert data.startswith(front)
     assert b"\n" not in data.replace(b"\r\n", b"")  # the section uses the card's line ends too
-    cut = data.index(START.encode())
+    cut = data.index(START_ANY.encode())
     assert data[:cut] == original[:cut]
     assert data.endswith(original[original.index(b"## Evaluation"):])
     assert main(["card", SYNTH, str(card), "--check"]) == 0
@@ -132,7 +136,7 @@ def test_front_matter_bom_and_crlf_kept_byte_for_byte(synth: Loop, tmp_path: Pat
 def test_markers_and_headings_in_code_blocks_do_not_count(synth: Loop) -> None:
     card = f"# Card\n\n```markdown\n## Training procedure\n{START}\n{END}\n```\n\n    {START}\n"
     text = update_card(card, synth).text
-    assert text.startswith(card + "\n" + START) and ("h2", "Training loop") in _headings(text)
+    assert text.startswith(card + "\n" + MARK) and ("h2", "Training loop") in _headings(text)
 
 
 @pytest.mark.parametrize(("card", "message"), [
@@ -203,3 +207,127 @@ def test_learner_errors_keep_their_codes_and_call_on_saved_model(tmp_path: Path,
     assert main(["card", SYNTH, str(card), "--call", "fine_tune(2)"]) == 2
     assert "--call needs a learner" in capsys.readouterr().err
     assert card.read_text(encoding="utf-8") == "# C\n"
+
+
+# ---------------------------------------------------------------- compact mode, options in the marker, versions
+
+
+def test_compact_is_the_default_and_short(synth: Loop) -> None:
+    compact = _between(update_card(HF_CARD, synth).text)
+    full = _between(update_card(HF_CARD, synth, mode="full").text)
+    assert compact.startswith(MARK) and 'mode="full"' in full
+    assert len(compact.splitlines()) < len(full.splitlines()) / 2
+    heads = _headings(compact)
+    assert heads == [("h3", "Training loop")]  # no phase headings: the loop is a folded list
+    assert "1. `TrainEvalCallback` (order -10; run_valid=False) — `Callback` that tracks" in compact
+    assert "3. `Recorder` (order 50) — Callback that registers statistics" in compact
+    assert "<summary>Who runs where: 3 callbacks × 29 events</summary>" in compact
+    assert "Columns: the callbacks numbered above, in run order." in compact
+    assert "<summary>The whole loop:" in compact and "      - **batch** ↻ `for each batch of self.dl (dls.train)`" in compact
+    assert "        - `after_batch` *(run_train)*: `TrainEvalCallback`, `Recorder`" in compact
+    assert compact.count("<details>") == compact.count("</details>") == 2
+    # Every callback and every event of the loop is still there.
+    for cb in synth.callbacks:
+        assert f"`{cb.id}`" in compact
+    for _, ev in synth.iter_events():
+        assert f"`{ev.name}`" in compact
+
+
+@pytest.mark.parametrize("options", [
+    CardOptions(),
+    CardOptions(call='fit(1, cbs=[Log("a --> b")])', mode="full", title='My "loop" <b>&amp;\nsecond line'),
+    CardOptions(source_url="https://example.com/{path}#L{line}", assets="../img dir"),
+])
+def test_marker_options_round_trip_escaped(options: CardOptions) -> None:
+    line = options.marker()
+    assert "\n" not in line and line.count("-->") == 1 and line.endswith(" -->")
+    assert CardOptions.parse("  " + line + "\n", "card:1") == options
+    text = f"# C\n\n{line}\n{END}\n"
+    from loopdoc.card import card_options
+
+    assert card_options(text) == options
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('<!-- loopdoc:start colour="red" -->', "card:3: unknown option 'colour'"),
+    ('<!-- loopdoc:start mode="tiny" -->', "card:3: mode 'tiny' in the start marker; choose one of compact, full"),
+    ('<!-- loopdoc:start mode=compact -->', "card:3: malformed start marker"),
+    ('<!-- loopdoc:start mode="full" mode="compact" -->', "card:3: option 'mode' given twice"),
+])
+def test_malformed_marker_options(synth: Loop, line: str, message: str) -> None:
+    with pytest.raises(CardError, match=re.escape(message)):
+        update_card(f"# C\n\n{line}\n{END}\n", synth)
+
+
+def test_check_uses_the_options_written_in_the_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synth: Loop) -> None:
+    seen = []
+
+    def fake_resolve(spec: str, call: str | None = None) -> Resolved:
+        seen.append(call)
+        return Resolved(dataclasses.replace(synth, call=call or "fit"))
+
+    monkeypatch.setattr(loopdoc.resolve, "resolve", fake_resolve)
+    card = tmp_path / "README.md"
+    card.write_text(HF_CARD, encoding="utf-8")
+    assert main(["card", "learner.py:learn", str(card), "--call", "fine_tune(2)", "--mode", "full", "--title", "Loop"]) == 0
+    written = card.read_text(encoding="utf-8")
+    assert '<!-- loopdoc:start call="fine_tune(2)" mode="full" title="Loop" -->' in written
+    assert "### Loop\n" in written and ("h4", "fit") in _headings(written)
+    assert main(["card", "learner.py:learn", str(card), "--check"]) == 0  # nothing repeated
+    assert main(["card", "learner.py:learn", str(card)]) == 0 and card.read_text(encoding="utf-8") == written
+    assert seen == ["fine_tune(2)"] * 3
+    # An option given on the command line wins, and is recorded.
+    assert main(["card", "learner.py:learn", str(card), "--check", "--mode", "compact"]) == 1
+    assert main(["card", "learner.py:learn", str(card), "--mode", "compact"]) == 0
+    assert '<!-- loopdoc:start call="fine_tune(2)" mode="compact" title="Loop" -->' in card.read_text(encoding="utf-8")
+    assert main(["card", "learner.py:learn", str(card), "--check"]) == 0
+
+
+def test_a_card_without_options_in_its_marker_is_read_as_the_defaults(synth: Loop) -> None:
+    old = update_card(HF_CARD, synth).text.replace(MARK, START)  # as loopdoc wrote it before markers had options
+    update = update_card(old, synth)
+    assert update.action == "updated" and MARK in update.text and update.text.replace(MARK, START) == old
+
+
+def test_versions_are_compared_without_local_build_tags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synth: Loop,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert synth.versions["torch"] == "2.14.1+cu130"  # written on a CUDA workstation
+    card = tmp_path / "README.md"
+    card.write_text(HF_CARD, encoding="utf-8")
+    assert main(["card", SYNTH, str(card)]) == 0
+    written = card.read_text(encoding="utf-8")
+    assert "torch 2.14.1+cu130" in written
+    # A CPU runner: the same loop, torch 2.14.1+cpu.
+    runner = {"torch": "2.14.1+cpu"}
+
+    def fake_resolve(spec: str, call: str | None = None) -> Resolved:
+        return Resolved(dataclasses.replace(synth, versions={**synth.versions, **runner}))
+
+    monkeypatch.setattr(loopdoc.resolve, "resolve", fake_resolve)
+    assert main(["card", "learner.py:learn", str(card), "--check"]) == 0
+    assert "is current" in capsys.readouterr().err
+    assert main(["card", "learner.py:learn", str(card)]) == 0 and card.read_text(encoding="utf-8") == written  # no churn
+    # A card edited to another build of the same version passes too; another version does not.
+    card.write_text(written.replace("torch 2.14.1+cu130", "torch 2.14.1+rocm6.2"), encoding="utf-8")
+    assert main(["card", "learner.py:learn", str(card), "--check"]) == 0
+    runner["torch"] = "2.15.0+cpu"
+    assert main(["card", "learner.py:learn", str(card), "--check"]) == 1
+    assert "is stale" in capsys.readouterr().err
+
+
+def test_card_with_assets_writes_and_checks_the_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "model").mkdir()
+    card = tmp_path / "model" / "README.md"
+    card.write_text(HF_CARD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["card", SYNTH, "model/README.md", "--assets", "model/assets"]) == 0
+    image = tmp_path / "model" / "assets" / "README-matrix.svg"
+    text = card.read_text(encoding="utf-8")
+    assert '<!-- loopdoc:start mode="compact" title="Training loop" assets="assets" -->' in text  # relative to the card
+    assert "![Who runs where: 3 callbacks × 29 events](assets/README-matrix.svg)" in text and "<summary>Who runs" not in text
+    assert image.read_text(encoding="utf-8") == loopdoc.render(load_json(SYNTH), "svg")
+    monkeypatch.chdir(tmp_path / "model")  # elsewhere: the marker's folder is the card's
+    assert main(["card", SYNTH, "README.md", "--check"]) == 0
+    image.unlink()
+    assert main(["card", SYNTH, "README.md", "--check"]) == 1
+    assert main(["card", SYNTH, "README.md"]) == 0 and image.exists() and card.read_text(encoding="utf-8") == text

@@ -4,7 +4,7 @@ The JSON model comes from the real CLI on the example learner (its own process, 
 from the repository root); HTML, Markdown and text are rendered from that JSON, which
 needs no fastai. To rewrite the goldens on purpose, after reading the diff:
 
-    make golden        # LOOPDOC_REGENERATE=1 pytest tests/test_golden.py
+    make golden        # LOOPDOC_REGENERATE=1 pytest tests/test_golden.py, then docs/matrix.svg (the README's picture)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def saved_models(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["json", "html", "md", "txt"])
+@pytest.mark.parametrize("fmt", ["json", "html", "md", "txt", "svg"])
 @pytest.mark.parametrize("spec", EXAMPLES)
 def test_golden(saved_models, spec, fmt):
     actual = render(load_json(str(saved_models[spec])), fmt)

@@ -364,8 +364,12 @@ def test_card_with_call(builds: dict[str, Build]) -> None:
     assert b.returncode == 0, b.output
     assert "README.md: loopdoc section inserted" in b.output
     content = Path(b.cmd[5]).read_text(encoding="utf-8")
-    assert content.startswith("---\nlicense: mit\n---\n\n# Model\n\n## Training procedure\n\nText.\n\n<!-- loopdoc:start -->")
+    assert content.startswith("---\nlicense: mit\n---\n\n# Model\n\n## Training procedure\n\nText.\n\n"
+                              '<!-- loopdoc:start call="fine_tune(2)" mode="compact" title="Training loop" -->')  # the options used
     assert "### Training loop" in content and "call `fine_tune(2)`" in content
+    # compact: the callbacks, the matrix (both fits' columns) and the loop folded
+    assert "1. `TrainEvalCallback` (order -10; run_valid=False)" in content and "| **fit2** |" in content
+    assert content.count("<details>") == 2 and content.count("\n- **fit**\n") == 2  # fine_tune: two fits
 
 
 # ---------------------------------------------------------------- the cache, notebooks

@@ -206,11 +206,16 @@ def test_html_parses_strictly_and_is_standalone(model):
     csp = [m.get("content") for m in doc.iter("meta") if m.get("http-equiv") == "Content-Security-Policy"]
     digest = base64.b64encode(hashlib.sha256(text_of(scripts[0]).encode()).digest()).decode()
     assert csp == [f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"]
-    # The controls exist only for the script: hidden until it runs.
+    # The controls exist only for the script: hidden until it runs. Outside them: the theme switch and the
+    # quiet-events toggle (with the folds' labels for it), which work without the script (CSS :has()).
     controls = by_id(doc)["ld-controls"]
     assert controls.get("hidden") is not None
     widgets = {el for el in doc.iter() if el.tag in ("input", "button", "output", "datalist", "label")}
-    assert widgets == {el for el in controls.iter() if el.tag in ("input", "button", "output", "datalist", "label")}
+    inside = {el for el in controls.iter() if el.tag in ("input", "button", "output", "datalist", "label")}
+    outside = [(el.tag, el.get("id") or el.get("for") or text_of(el).strip()) for el in widgets - inside]
+    assert {(t, n) for t, n in outside if t == "input"} == {
+        ("input", "ld-theme-auto"), ("input", "ld-theme-light"), ("input", "ld-theme-dark"), ("input", "ld-show-quiet")}
+    assert all(t == "label" for t, _ in outside if t != "input") and ("label", "ld-show-quiet") in outside
     for el in doc.iter():
         for attr, value in el.attrib.items():
             assert not attr.lower().startswith("on"), (el.tag, attr)
@@ -448,8 +453,8 @@ def test_markdown_phase_facts_and_quiet_events(plain):
 
 def test_markdown_table(model):
     tokens = md_tokens(render(model, "md"))
-    start = next(i for i, t in enumerate(tokens) if t.type == "tbody_open")
-    end = next(i for i, t in enumerate(tokens) if t.type == "tbody_close")
+    start = max(i for i, t in enumerate(tokens) if t.type == "tbody_open")  # the last table (the first is the matrix)
+    end = max(i for i, t in enumerate(tokens) if t.type == "tbody_close")
     rows, row = [], None
     for t in tokens[start:end]:
         if t.type == "tr_open":
@@ -621,7 +626,9 @@ def test_template_dir_block_can_use_macros_and_css(plain, tmp_path):
     doc = parse_html(render(plain, "html", template_dir=tmp_path))
     ids = by_id(doc)
     assert "phase-fit" in ids and "phase-create" not in ids
-    assert text_of(doc.find("head/style")).strip() == "body { color: teal; }"
+    # The user's loop.css replaces loopdoc's; the overview parts' style (overview.css, a file of its own) follows.
+    overview = (ROOT / "templates" / "overview.css").read_text(encoding="utf-8")
+    assert text_of(doc.find("head/style")).strip() == "body { color: teal; }\n" + overview.strip()
 
 
 def test_template_dir_overrides_markdown_block(plain, tmp_path):
