@@ -71,7 +71,12 @@ def check_late_after_create(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
         m = _handler(f, "after_create")
         if m is None or not cb.flags.get("run", True) or (cb.id, "after_create") in handled:
             continue
-        how = f"{cb.origin}" if cb.origin else "after the learner was built"
+        if cb.origin:
+            how = cb.origin
+        elif f.added_at is not None and f.added_at.line is not None:
+            how = f"at {f.added_at.file}:{f.added_at.line}"
+        else:
+            how = "after the learner was built"
         yield Finding("", "", f"`{m.owner}.after_create` never runs: fastai fires `after_create` once, at the end of "
                               f"`Learner.__init__`, and `{cb.id}` was attached later ({how})", *_at(f, m), cb.id, m.name)
 
@@ -132,8 +137,9 @@ def check_same_object_twice(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             if times < 2 or cb_id in reported or f is None:
                 continue
             reported.add(cb_id)
-            yield Finding("", "", f"`{cb_id}` is attached {times} times (the same object): fastai runs it {times} times "
-                                  "at every event it handles, one right after the other", *_attached(f, facts), cb_id, None)
+            count = "twice" if times == 2 else f"{times} times"
+            yield Finding("", "", f"`{cb_id}` is attached {count} (the same object): fastai runs it {count} at every event "
+                                  "it handles, one right after the other", *_attached(f, facts), cb_id, None)
 
 
 def _batch_events(loop: Loop, facts: LintFacts) -> set[str]:
@@ -169,7 +175,7 @@ def check_run_off(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
         call = loop.call.split("(", 1)[0].strip() or "fit"
         what = f"handler {listed} does" if len(handles) == 1 else f"handlers {listed} do"
         yield Finding("", "", f"`{cb.id}` has `run=False`: fastai skips it at every event of the next `{call}`, so its {what} "
-                              "not run there; that loop's `after_fit` sets `run` back to True", source, column, cb.id, "run")
+                              f"not run there; at the end of that `{call}`, `after_fit` sets `run` back to True", source, column, cb.id, "run")
 
 
 def check_cancel_step_runs(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
