@@ -280,11 +280,15 @@ def test_ld305_phase_events_reach_run_valid_false(setups):
     assert ran(setups.first, "PhaseEvents.after_validate") == [(("fit#1", "epoch", "validate"), "after_validate")]
 
 
-def test_ld401_equal_order_runs_in_insertion_order():
+@pytest.fixture(scope="module")
+def custom() -> types.SimpleNamespace:
+    return load_and_lint("examples/custom_callbacks.py")
+
+
+def test_ld401_equal_order_runs_in_insertion_order(custom):
     """``LogBatch`` and ``LogTrainBatch`` (order 5): only the list order decides; reversed, they run reversed."""
     from fastai.test_utils import synth_learner
 
-    custom = load_and_lint("examples/custom_callbacks.py")
     ties = [f for f in custom.loop.findings if f.code == "LD401"]
     assert [f.message for f in ties] == [
         "`LogBatch` and `LogTrainBatch` have equal `order` (5) and both respond to `before_fit`, `after_batch`: they run "
@@ -464,13 +468,55 @@ def test_check_every_shipped_example(capsys):
     assert err.splitlines()[-1] == "8 findings (7 warnings, 1 info) in 2 of 4 files; exit 1 (--fail-on warning)."
 
 
-def test_custom_callbacks_findings_are_true_of_a_real_fit():
+def test_custom_callbacks_findings_are_true_of_a_real_fit(custom):
     """``Muted`` (``run=False``) never runs in a real fit; ``LogBatch`` runs before ``LogTrainBatch`` at ``before_fit``."""
-    s = load_and_lint("examples/custom_callbacks.py")
-    seen = fit(s.learn)
+    seen = fit(custom.learn)
     assert ran(seen, "Muted.after_batch") == []
     at_fit = [r["callback"] for f in seen["observed"] if f["event"] == "before_fit" for r in f["ran"]]
     assert at_fit.index("LogBatch") < at_fit.index("LogTrainBatch")
+
+
+def test_call_loops_are_checked_and_true_of_the_real_call(custom):
+    """``--call`` loops carry findings too: a callback the call adds twice (LD202, pointing at its class), and
+    ``run=False`` in ``fine_tune`` (LD302: the first of its two fits)."""
+    from observe import recording, run_call
+
+    from loopdoc.worker import perform
+
+    ns = custom.loaded.namespace
+    vars(custom.learn.muted).pop("run", None)  # an earlier real fit set `run = True` on the instance: back to the class's False
+    with quiet_in_root():
+        twice = perform(custom.loaded, {"what": "loop", "call": "fit(1, cbs=[LogBatch()])"})
+        tuned = perform(custom.loaded, {"what": "loop", "call": "fine_tune(1)"})
+    (dup,) = [f for f in twice.findings if f.code == "LD202"]
+    assert (dup.callback, dup.source, dup.column) == ("LogBatch-2", SourceLocation("examples/custom_callbacks.py", 11), 1)
+    assert dup.message.startswith("2 `LogBatch` callbacks are attached together (`LogBatch`, `LogBatch-2`): fastai runs each")
+    assert "learn.log_batch" not in dup.message, "fit(cbs=...) removes the attribute again: no claim about it"
+    with quiet_in_root(), recording() as seen:
+        custom.learn.fit(1, cbs=[ns["LogBatch"]()])
+    for f in seen["observed"]:
+        if f["event"] == "after_batch":
+            assert [r["callback"] for r in f["ran"] if r["callback"].startswith("LogBatch")] == ["LogBatch", "LogBatch-2"]
+    (off,) = [f for f in tuned.findings if f.code == "LD302"]
+    assert "every event of the next `fit`" in off.message and "at the end of that `fit`" in off.message
+    vars(custom.learn.muted).pop("run", None)  # the fit above set it True again
+    with quiet_in_root(), recording() as seen:
+        run_call(custom.learn, "fine_tune(1)", ns)()
+    assert {path[0] for path, _ in ran(seen, "Muted.after_batch")} == {"fit#2"}, "skipped in the first fit only"
+
+
+def test_facts_of_an_earlier_loop_are_found_again(custom):
+    """``Linting.facts`` for a loop that is not the last one built extracts the same call again: the same findings."""
+    from loopdoc.analysis.lint import rules_for
+    from loopdoc.worker import perform
+
+    vars(custom.learn.muted).pop("run", None)
+    with quiet_in_root():
+        earlier = perform(custom.loaded, {"what": "loop", "call": None})
+        perform(custom.loaded, {"what": "loop", "call": "validate()"})
+        facts = custom.loaded.adapter.facts(custom.learn, earlier, custom.loaded.namespace, custom.loaded.observation)
+    assert [f.code for f in earlier.findings] == ["LD302", "LD401"]
+    assert run_rules(earlier, facts, rules_for(custom.loaded.adapter)) == earlier.findings
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,8 @@ class CallbackFacts:
         members: the attributes its user classes and the object itself define, by name (``Member``); a
             framework base class's attributes are not listed unless a user class defines them again.
         extra: framework-specific facts for the adapter's own rules (fastai: ``"name"``, the learner attribute
-            ``Learner.add_cb`` sets; ``"transform"``, whether it is a fastai ``Transform``).
+            ``Learner.add_cb`` sets, or ``None``; ``"transform"``, whether it is a fastai ``Transform``;
+            ``"at_create"``, whether it received ``after_create``; ``"handles"``, the events it has a method for).
     """
 
     callback: str

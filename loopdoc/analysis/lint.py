@@ -133,8 +133,12 @@ def check_ties(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
         last = users[-1]
         names = ", ".join(f"`{i}`" for i in group[:-1]) + f" and `{group[-1]}`"
         shown = ", ".join(f"`{e}`" for e in events)
-        source, column = ((last.added_at, last.added_column) if last.added_at else
-                          (facts.created_at, facts.created_column) if facts.created_at else (last.source, last.column))
+        if last.added_at is not None:
+            source, column = last.added_at, last.added_column
+        elif facts.created_at is not None and not by_id[last.callback].origin:  # not added by the call
+            source, column = facts.created_at, facts.created_column
+        else:
+            source, column = last.source, last.column
         every = "both" if len(group) == 2 else "all"
         yield Finding("", "", f"{names} have equal `{key}` ({_number(by_id[group[0]].order)}) and {every} respond to {shown}: "
                               f"they run in {words.tie_decider}, which alone decides which runs first",

@@ -47,11 +47,13 @@ def _at(cb: CallbackFacts, m: Member | None = None) -> tuple[object, int | None]
     return cb.added_at, cb.added_column
 
 
-def _attached(cb: CallbackFacts, facts: LintFacts) -> tuple[object, int | None]:
-    """Where a finding about attaching ``cb`` points: where the user's code attached it, else built the learner, else its class."""
+def _attached(cb: CallbackFacts, facts: LintFacts, loop: Loop) -> tuple[object, int | None]:
+    """Where a finding about attaching ``cb`` points: where the user's code attached it; for a callback a call added
+    (``fit(cbs=...)``, ``fit_one_cycle``) its class; else where the learner was built; else its class."""
     if cb.added_at is not None:
         return cb.added_at, cb.added_column
-    if facts.created_at is not None:
+    added_by_call = any(c.id == cb.callback and c.origin for c in loop.callbacks)
+    if facts.created_at is not None and not added_by_call:
         return facts.created_at, facts.created_column
     return cb.source, cb.column
 
@@ -95,7 +97,7 @@ def check_not_a_callback(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             message += " (it did for `after_create`, while the learner was built)"
         if f.extra.get("transform"):
             message += f", and `{f.callback}` never transforms a batch (pass a transform in `item_tfms` or `batch_tfms`)"
-        yield Finding("", "", message, *_attached(f, facts), f.callback, None)
+        yield Finding("", "", message, *_attached(f, facts, loop), f.callback, None)
 
 
 def check_same_class_twice(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
@@ -124,7 +126,7 @@ def check_same_class_twice(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
                 message += f", and `learn.{names.pop()}` refers only to the last one added, `{ids[-1]}`"
             last = facts.callback(ids[-1])
             assert last is not None
-            yield Finding("", "", message, *_attached(last, facts), ids[-1], None)
+            yield Finding("", "", message, *_attached(last, facts, loop), ids[-1], None)
 
 
 def check_same_object_twice(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
@@ -139,7 +141,7 @@ def check_same_object_twice(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             reported.add(cb_id)
             count = "twice" if times == 2 else f"{times} times"
             yield Finding("", "", f"`{cb_id}` is attached {count} (the same object): fastai runs it {count} at every event "
-                                  "it handles, one right after the other", *_attached(f, facts), cb_id, None)
+                                  "it handles, one right after the other", *_attached(f, facts, loop), cb_id, None)
 
 
 def _batch_events(loop: Loop, facts: LintFacts) -> set[str]:
@@ -172,7 +174,9 @@ def check_run_off(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
         run = next((m for m in f.members if m.name == "run" and not m.callable and m.defined_by is not None), None)
         source, column = (run.source, run.column) if run is not None and run.source is not None else _at(f)
         listed = ", ".join(f"`{e}`" for e in handles)
-        call = loop.call.split("(", 1)[0].strip() or "fit"
+        fits = sum(1 for p in loop.phases if p.name == "fit")
+        method = loop.call.split("(", 1)[0].strip().rpartition(".")[2] or "fit"
+        call = "fit" if method.startswith("fit") or fits > 1 or method == "fine_tune" else method
         what = f"handler {listed} does" if len(handles) == 1 else f"handlers {listed} do"
         yield Finding("", "", f"`{cb.id}` has `run=False`: fastai skips it at every event of the next `{call}`, so its {what} "
                               f"not run there; at the end of that `{call}`, `after_fit` sets `run` back to True", source, column, cb.id, "run")
