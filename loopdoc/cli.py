@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _rule_list() -> str:
     from .analysis.lint import every_rule
 
-    return ", ".join(f"{r.code} ({r.level}) {r.summary}" for r in every_rule())
+    return ", ".join(f"{r.code} ({r.level})" for r in every_rule()) + "; the README says what each finds"
 
 
 def _ignore_help() -> str:
@@ -296,29 +296,58 @@ def _load_loop(args: argparse.Namespace) -> Any:
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    """``loopdoc check``: every spec is loaded (one after the other) and reported; see ``CheckReport.exit_code``.
+    """``loopdoc check``: every spec is loaded (two at once, each in its own worker) and reported in the order given;
+    see ``CheckReport.exit_code``.
 
     A spec that fails to load prints its ``Error: …`` line and counts as an error (exit 2 or more), never as clean.
     """
     from .analysis.lint import parse_codes, select
     from .model.check import Checked, CheckError, CheckReport
     from .rendering.check import render_check, summary
-    from .resolve import resolve
+    from .resolve import start
 
     selected = parse_codes(args.select, "--select")
     ignored = parse_codes(args.ignore, "--ignore")
-    results = []
-    for spec in args.specs:
+    op = {"what": "loop", "call": args.call}
+    jobs = 2 if (os.cpu_count() or 1) > 1 else 1  # each worker imports the framework: a few hundred MB each
+    pending: dict[int, Any] = {}
+
+    def failed(spec: str, e: LoopdocError) -> Checked:
+        if args.debug:
+            traceback.print_exception(e)
+        print(f"Error: {_one_line(str(e))}", file=sys.stderr)
+        return Checked(spec, error=CheckError(type(e).__name__, _one_line(str(e)), exit_code(e, "check")))
+
+    def launch(i: int) -> None:
         try:
-            loop = resolve(spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
+            pending[i] = start(args.specs[i], op, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
         except LoopdocError as e:
-            if args.debug:
-                traceback.print_exc()
-            print(f"Error: {_one_line(str(e))}", file=sys.stderr)
-            results.append(Checked(spec, error=CheckError(type(e).__name__, _one_line(str(e)), exit_code(e, "check"))))
-            continue
-        results.append(Checked(spec, loop.learner.loaded_from, loop.framework, loop.call,
-                               select(loop.findings, selected, ignored)))
+            pending[i] = e
+
+    results = []
+    try:
+        for i in range(min(jobs, len(args.specs))):
+            launch(i)
+        for i, spec in enumerate(args.specs):
+            job = pending.pop(i)
+            if i + jobs < len(args.specs):
+                launch(i + jobs)
+            if isinstance(job, LoopdocError):
+                results.append(failed(spec, job))
+                continue
+            try:
+                loop = job.result().document
+            except LoopdocError as e:
+                results.append(failed(spec, e))
+                continue
+            finally:
+                job.close()
+            results.append(Checked(spec, loop.learner.loaded_from, loop.framework, loop.call,
+                                   select(loop.findings, selected, ignored)))
+    finally:
+        for job in pending.values():
+            if not isinstance(job, LoopdocError):
+                job.close()
     report = CheckReport(tuple(results), args.fail_on, selected, ignored)
     write_output(render_check(report, args.format), "-")
     if args.format != "json":

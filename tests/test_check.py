@@ -393,6 +393,24 @@ def test_note_no_train_eval_callback_skips_backward_and_step():
     assert "before_batch" in fired and not fired & {"before_backward", "after_backward", "before_step", "after_step"}
 
 
+def test_note_learner_attribute_named_like_an_event_is_called_once_per_callback():
+    """``learn.after_fit`` set on the learner: fastai calls it (through ``GetAttr``) once per callback without its own."""
+    from fastai.test_utils import synth_learner
+
+    import loopdoc
+
+    learn = synth_learner(n_trn=4, n_val=4)
+    calls: list[int] = []
+    learn.after_fit = lambda: calls.append(1)
+    loop = loopdoc.loop(learn)
+    assert any(n.startswith("`learn` has an attribute `after_fit`: fastai's `Callback.__call__` finds it through attribute "
+                            "delegation (`GetAttr`), so it calls `learn.after_fit` once for each running callback that does "
+                            "not define `after_fit` itself") for n in loop.notes)
+    own = {h.callback for _, ev in loop.iter_events() if ev.name == "after_fit" for h in ev.handlers}
+    fit(learn)
+    assert len(calls) == len(loop.callbacks) - len(own) > 0
+
+
 def test_no_flag_note_for_an_object_that_is_not_a_callback():
     """fastai never reads flags of an object that is not a ``Callback``: no note says a fit fails, and it does not."""
     class Plain:  # callable, with what Learner.add_cb needs

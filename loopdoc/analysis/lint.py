@@ -256,6 +256,8 @@ def parse_codes(values: Iterable[str], option: str, known: Sequence[str] | None 
         UsageError: a value that is not letters and digits, or that matches no rule.
     """
     codes = [c.strip().upper() for v in values for c in v.split(",") if c.strip()]
+    if not codes:
+        return ()
     known = [r.code for r in every_rule()] if known is None else list(known)
     for code in codes:
         if not code.isalnum() or not code[0].isalpha():
