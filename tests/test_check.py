@@ -588,8 +588,10 @@ def test_check_a_learner_that_fails_to_load_is_an_error(saved_stale, capsys):
     assert report["results"][0]["error"]["kind"] == "LoadError" and report["results"][0]["error"]["exit_code"] == 4
     assert len(report["results"][1]["findings"]) == 6 and report["summary"]["exit_code"] == 4
     with in_root():
-        assert main(["check", "tests/fixtures/broken/no_learner.py"]) == 3
-    assert capsys.readouterr().err.splitlines()[-1] == "No findings in 1 file (could not check it)."
+        assert main(["check", "tests/fixtures/broken/no_learner.py", "--format", "github"]) == 3
+    out, err = capsys.readouterr()
+    assert err.splitlines()[-1] == "No findings in 1 file (could not check it)."
+    assert out.startswith("::error title=loopdoc check::tests/fixtures/broken/no_learner.py: defines no Learner")
 
 
 def test_check_bad_options_exit_2(saved_stale, capsys):

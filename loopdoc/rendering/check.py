@@ -3,7 +3,8 @@
 - ``text``: ``file:line:col: CODE message``, as compilers and linters print them (editors and
   terminals link them); ``file:line: CODE …`` without a column, ``spec: CODE …`` without a place.
 - ``github``: workflow commands (``::warning file=…,line=…,col=…,title=LD101::message``;
-  ``::notice`` for info, ``::error`` for error), escaped as GitHub's runner reads them:
+  ``::notice`` for info, ``::error`` for error, and ``::error title=loopdoc check::…`` for a
+  learner that failed to load), escaped as GitHub's runner reads them:
   ``%``, ``\\r`` and ``\\n`` in the message; also ``:`` and ``,`` in a property.
 - ``json``: ``CheckReport.to_json()`` (schema ``loopdoc/model/check.schema.json``).
 
@@ -41,7 +42,11 @@ def render_check(report: CheckReport, fmt: str) -> str:
     if fmt == "text":
         lines = [text_line(r, f) for r in report.results for f in r.findings]
     elif fmt == "github":
-        lines = [github_line(r, f) for r in report.results for f in r.findings]
+        lines = []
+        for r in report.results:
+            if r.error is not None:  # the run fails: say so on the workflow page too
+                lines.append(f"::error title=loopdoc check::{escape_data(printable_text(r.error.message))}")
+            lines.extend(github_line(r, f) for f in r.findings)
     else:
         raise ValueError(f"unknown check format {fmt!r}")
     return "".join(line + "\n" for line in lines)
