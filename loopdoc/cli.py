@@ -5,6 +5,7 @@
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
     loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR]
+    loopdoc check SPEC... [--call CALL] [--format text|json|github] [--select CODES] [--ignore CODES] [--fail-on LEVEL]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
@@ -13,7 +14,9 @@ Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 adds the traceback. A failed ``render`` never creates or changes the output file.
 ``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
 ``card --check`` exits 0 when the card's section is current, 1 when it is missing or stale;
-``card`` never exits 1 on an error (such an error exits 2 instead).
+``card`` never exits 1 on an error (such an error exits 2 instead). ``check`` exits 0 when no
+finding is at or above ``--fail-on``, 1 when one is, and 2 or more when a spec failed to load
+(every spec is still checked; the highest code wins).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import LoopdocError, UsageError, exit_code
+from .model.loop import LEVELS
+from .rendering.check import CHECK_FORMATS
 from .rendering.documents import render
 from .rendering.links import check_source_url
 from .rendering.output import FORMATS, check_output, format_for, write_output
@@ -70,7 +75,7 @@ CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``diff`` and ``card``.
+    """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``trace``, ``diff``, ``card`` and ``check``.
 
     Returns:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
@@ -151,7 +156,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the one recorded in the card, else compact)")
     k.add_argument("--source-url", metavar="URL", help="link source locations, as for render")
     k.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
+
+    c = sub.add_parser("check", parents=[common, loading], help="find handlers that never run and setups that surprise; "
+                                                                "exit 0 clean, 1 findings, 2+ error",
+                       description="Check each learner for callback methods the framework never calls (old or mistyped "
+                                   "event names), objects in the callbacks that are not callbacks, callbacks attached "
+                                   "twice, flags that do not do what they seem to, and order ties. One line per finding: "
+                                   "file:line:col: CODE message. Exit 0 when no finding is at or above --fail-on, 1 when "
+                                   "one is, 2 or more when a learner fails to load.")
+    c.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several allowed)")
+    c.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    c.add_argument("--format", choices=CHECK_FORMATS, default="text",
+                   help="text (file:line:col: CODE message), json (a versioned report) or github "
+                        "(GitHub Actions annotations); default: text")
+    _lazy_help(c.add_argument("--select", action="append", default=[], metavar="CODES"),
+               lambda: "report only these codes or prefixes (repeat, or separate with commas): " + _rule_list())
+    c.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                   help="leave out these codes or prefixes (repeat, or separate with commas); a longer --select wins")
+    c.add_argument("--fail-on", choices=LEVELS, default="warning",
+                   help="exit 1 when a finding is at this level or above (info < warning < error); default: warning")
     return parser
+
+
+def _rule_list() -> str:
+    from .analysis.lint import every_rule
+
+    return ", ".join(f"{r.code} ({r.level})" for r in every_rule()) + "; the README says what each finds"
 
 
 def _ignore_help() -> str:
@@ -289,8 +319,68 @@ def _load_loop(args: argparse.Namespace) -> Any:
     return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
 
 
+def _check_command(args: argparse.Namespace) -> int:
+    """``loopdoc check``: every spec is loaded (two at once, each in its own worker) and reported in the order given;
+    see ``CheckReport.exit_code``.
+
+    A spec that fails to load prints its ``Error: …`` line and counts as an error (exit 2 or more), never as clean.
+    """
+    from .analysis.lint import parse_codes, select
+    from .model.check import Checked, CheckError, CheckReport
+    from .rendering.check import render_check, summary
+    from .resolve import start
+
+    selected = parse_codes(args.select, "--select")
+    ignored = parse_codes(args.ignore, "--ignore")
+    op = {"what": "loop", "call": args.call}
+    jobs = 2 if (os.cpu_count() or 1) > 1 else 1  # each worker imports the framework: a few hundred MB each
+    pending: dict[int, Any] = {}
+
+    def failed(spec: str, e: LoopdocError) -> Checked:
+        if args.debug:
+            traceback.print_exception(e)
+        print(f"Error: {_one_line(str(e))}", file=sys.stderr)
+        return Checked(spec, error=CheckError(type(e).__name__, _one_line(str(e)), exit_code(e, "check")))
+
+    def launch(i: int) -> None:
+        try:
+            pending[i] = start(args.specs[i], op, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
+        except LoopdocError as e:
+            pending[i] = e
+
+    results = []
+    try:
+        for i in range(min(jobs, len(args.specs))):
+            launch(i)
+        for i, spec in enumerate(args.specs):
+            job = pending.pop(i)
+            if i + jobs < len(args.specs):
+                launch(i + jobs)
+            if isinstance(job, LoopdocError):
+                results.append(failed(spec, job))
+                continue
+            try:
+                loop = job.result().document
+            except LoopdocError as e:
+                results.append(failed(spec, e))
+                continue
+            finally:
+                job.close()
+            results.append(Checked(spec, loop.learner.loaded_from, loop.framework, loop.call,
+                                   select(loop.findings, selected, ignored)))
+    finally:
+        for job in pending.values():
+            if not isinstance(job, LoopdocError):
+                job.close()
+    report = CheckReport(tuple(results), args.fail_on, selected, ignored)
+    write_output(render_check(report, args.format), "-")
+    if args.format != "json":
+        print(summary(report), file=sys.stderr)
+    return report.exit_code()
+
+
 COMMANDS = {"render": _render_command, "show": _show_command, "trace": _trace_command, "diff": _diff_command,
-            "card": _card_command}
+            "card": _card_command, "check": _check_command}
 """The subcommands, each returning its exit code on success (errors are raised: ``main`` reports them)."""
 
 

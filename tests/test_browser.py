@@ -163,7 +163,7 @@ def test_page_loads_clean(visit, pages, models, name):
     assert visible(page, ".hl-btn") == len(loop.callbacks)
     # Landmarks and headings: one h1, h2 for the sections, h3 for each callback.
     assert page.evaluate("[...document.querySelectorAll('h1,h2,h3')].map(h => h.tagName).join(' ')") == " ".join(
-        ["H1"] + ["H2"] * (3 + bool(loop.notes)) + ["H3"] * len(loop.callbacks))
+        ["H1"] + ["H2"] * (3 + bool(loop.notes or loop.findings)) + ["H3"] * len(loop.callbacks))
     for role in ("banner", "main", "contentinfo", "search"):
         assert page.get_by_role(role).count() == 1, role
     visit.assert_quiet()

@@ -121,7 +121,8 @@ def test_inherited_and_instance_handlers(models):
     assert instance.doc.startswith("Scale the inputs by 1.0")
     dispatch = handlers["fit", "after_fit", "Tracer"]
     assert (dispatch.function, dispatch.via) == ("Tracer.__call__", "dispatch")
-    assert any("`Muted` has `run=False`" in n for n in loop.notes)
+    assert not any("`Muted`" in n for n in loop.notes), "run=False is a finding (LD302), not a note"
+    assert [f.code for f in loop.findings if f.callback == "Muted"] == ["LD302"]
     tracer = next(cb for cb in loop.callbacks if cb.id == "Tracer")
     assert tracer.receives_all and tracer.doc == "Overrides `__call__`, so it receives every event, whatever it defines."
 

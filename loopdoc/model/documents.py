@@ -25,6 +25,24 @@ def trace_schema() -> dict[str, Any]:
     return _read_schema("trace.schema.json")
 
 
+def check_schema() -> dict[str, Any]:
+    """Return the JSON Schema (2020-12) of ``CheckReport.to_dict()`` (``loopdoc check --format json``), read from
+    ``loopdoc/model/check.schema.json``; its findings ``$ref`` the loop schema (``validator`` resolves it offline)."""
+    return _read_schema("check.schema.json")
+
+
+def validator(document_schema: dict[str, Any]) -> Any:
+    """A ``jsonschema`` 2020-12 validator for one of loopdoc's schemas, resolving ``$ref`` to the loop schema offline.
+
+    Args:
+        document_schema: ``schema()``, ``trace_schema()`` or ``check_schema()``.
+
+    Returns:
+        A ``jsonschema.Draft202012Validator``.
+    """
+    return _validator(document_schema)
+
+
 def _read_schema(name: str) -> dict[str, Any]:
     """A schema file beside this module: a plain file in any normal install, so no importlib.resources (~6 ms)."""
     return json.loads(Path(__file__).with_name(name).read_text(encoding="utf-8"))
