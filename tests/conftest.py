@@ -1,13 +1,12 @@
-"""Shared fixtures: the repository root and the shipped example learners."""
+"""Fixtures every test folder shares. Shared names and functions are in ``tests/helpers.py`` (tests import that, never
+this file or each other); this folder is on ``sys.path`` because it holds this ``conftest.py`` and no ``__init__.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py"))
+from helpers import ROOT
 
 
 @pytest.fixture

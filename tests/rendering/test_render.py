@@ -1,4 +1,4 @@
-"""The HTML and Markdown templates, on loops built by hand (no fastai), one of them hostile.
+"""The HTML and Markdown templates, on loops built by hand (``helpers.handmade_loop``, no fastai), one of them hostile.
 
 HTML is parsed with html5lib in strict mode and checked as a tree; Markdown is parsed with
 markdown-it (CommonMark + tables) and checked as tokens. One test renders a real example.
@@ -9,155 +9,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from pathlib import Path
 
 import html5lib
 import pytest
+from helpers import HOSTILE, IMG, PLAIN, ROOT, SCRIPT, handmade_loop
 from markdown_it import MarkdownIt
 
-from loopdoc.model import (
-    Callback,
-    Cancel,
-    Event,
-    Framework,
-    Handler,
-    LearnerSummary,
-    Loop,
-    Phase,
-    SourceLocation,
-    Step,
-)
+from loopdoc.model import Event, Loop, Phase, SourceLocation
 from loopdoc.render import render
-
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = "<script>alert(1)</script>"
-IMG = "<img src=x onerror=alert(1)>"
-
 
 # ---------------------------------------------------------------- models
 
 
-def _loop(n: dict[str, str]) -> Loop:
-    """A fastai-shaped loop; ``n`` supplies the names and texts so a hostile variant can swap them."""
-    src = SourceLocation(n["file"], 10)
-    cbs = (
-        Callback(n["cb_a"], "TrainEvalCallback", "fastai.callback.core.TrainEvalCallback", n["cb_doc"], src, -10,
-                 {"run": True, "run_train": True, "run_valid": False}),
-        Callback(n["cb_b"], "LogBatch", "my.LogBatch", "Count batches.\n\nSecond paragraph.", SourceLocation(n["file"], 20), 5,
-                 {"run": True, "run_train": True, "run_valid": True}),
-        Callback(n["cb_c"], "LogTrainBatch", "my.LogTrainBatch", None, None, 5,
-                 {"run": True, "run_train": True, "run_valid": False}),
-        Callback("Muted", "Muted", "my.Muted", None, None, 0, {"run": False, "run_train": True, "run_valid": True}),
-        Callback("Tracer", "Tracer", "my.Tracer", "Overrides `__call__`.", SourceLocation(n["file"], None), 90,
-                 {"run": True, "run_train": True, "run_valid": True}, receives_all=True),
-    )
-
-    def tracer() -> Handler:
-        return Handler("Tracer", "Tracer.__call__", "dispatch", "my.Tracer", "Record every event.", SourceLocation(n["file"], 99))
-
-    def ev(name: str, *handlers: Handler, filt: str | None = None, cancel: Cancel | None = None) -> Event:
-        return Event(name, n["ev_desc"], (*handlers, tracer()), filt, cancel)
-
-    own = Handler(n["cb_a"], n["fn"], "method", "fastai.callback.core.TrainEvalCallback", n["h_doc"], src)
-    inherited = Handler(n["cb_c"], "LogBatch.after_batch", "method", "my.LogBatch", "Count it.", SourceLocation(n["file"], 21))
-    instance = Handler(n["cb_b"], "<lambda>", "instance", None, None, None)
-
-    def batch(flag: str, training: bool) -> Phase:
-        grad: tuple = ()
-        if training:
-            grad = (
-                Phase("backward", "Compute gradients.", (
-                    ev("before_backward", filt=flag),
-                    Step("backward", "self.loss_grad.backward()", "Gradients."),
-                    ev("after_cancel_backward", filt=flag, cancel=Cancel("CancelBackwardException", "after_backward", "Skip.")),
-                    ev("after_backward", filt=flag),
-                ), condition="only when training"),
-                Phase("step", "Update.", (
-                    Event("before_step", "Before `opt.step()`."),  # no handlers at all
-                    Step("step", n["code"], "Step the optimizer.", n["cond"]),
-                    ev("after_step", filt=flag),
-                ), condition="only when training"),
-            )
-        return Phase(n["batch"], "One batch.", (
-            Step("split", "self.xb, self.yb = b[:n_inp], b[n_inp:]", "Split."),
-            ev(n["ev_evil"], own, instance, filt=flag),
-            *grad,
-            ev("after_cancel_batch", filt=flag, cancel=Cancel("CancelBatchException", "after_batch", "Rest skipped.")),
-            ev("after_batch", own, inherited, filt=flag),
-        ), loop=f"for each batch of dls.{'train' if training else 'valid'}")
-
-    phases = (
-        Phase("create", "`Learner.__init__`.", (Step("init", "self.add_cbs(cbs)", "Add."), ev("after_create", own))),
-        Phase("fit", n["ph_desc"], (
-            ev("before_fit", own),
-            Phase("epoch", "One epoch.", (
-                ev("before_epoch"),
-                Phase("train", "Training.", (ev("before_train", own), batch("run_train", True), ev("after_train"))),
-                Phase("validate", "Validation.", (ev("before_validate"), batch("run_valid", False), ev("after_validate")),
-                      context="torch.no_grad()"),
-                ev("after_epoch"),
-            ), loop="for epoch in range(n_epoch)"),
-            Event("after_cancel_fit", "Only when cancelled.", (), None,
-                  Cancel("CancelFitException", "after_fit", "Skip the rest.")),
-            ev("after_fit"),
-        )),
-    )
-    return Loop(
-        framework=Framework("fastai", "2.8.12"),
-        versions={"fastai": "2.8.12", "torch": "2.5.0"},
-        learner=LearnerSummary(n["loaded_from"], "my.Model", n["loss"], "Adam", (n["metric"], "error_rate")),
-        call="fit",
-        filtered_events=("before_batch", "after_batch"),
-        callbacks=cbs,
-        phases=phases,
-        notes=(n["note"],),
-    )
-
-
-PLAIN = {
-    "file": "examples/mine.py", "cb_a": "TrainEvalCallback", "cb_b": "LogBatch", "cb_c": "LogTrainBatch",
-    "cb_doc": "`Callback` that tracks iterations.", "fn": "TrainEvalCallback.after_batch",
-    "h_doc": "Update the iter counter (in *training* mode).", "ev_desc": "When it fires; `learn.xb` holds the batch.",
-    "ev_evil": "before_batch", "batch": "batch", "code": "self.opt.step()", "cond": "only when `training`",
-    "ph_desc": "`Learner.fit(n_epoch)`: the whole run.", "loaded_from": "examples/mine.py:learn",
-    "loss": "CrossEntropyLoss", "metric": "accuracy", "note": "`Muted` has `run=False`.",
-}
-
-HOSTILE = {
-    "file": "ex/é|vil<b>.py",
-    "cb_a": f"Evil{IMG}|cb",
-    "cb_b": "Pipe|`tick`",
-    "cb_c": "Ünïcødé—cb",
-    "cb_doc": f"{SCRIPT}\n\n**bold\n\n```\nunclosed fence {{{{ 7*7 }}}} {{% raw %}}",
-    "fn": "f{% if x %}{{ y }}",
-    "h_doc": f"{IMG} and {SCRIPT}   \n\n\n\n\n**bold\n\n```python\nopen fence | pipe  \n"
-             "![i](https://example.com/x.png) [j](javascript:alert(1))",
-    "ev_desc": f"{SCRIPT} desc with ``` and **bold and | pipe {{{{ x }}}}\nsecond line",
-    "ev_evil": f"after_{SCRIPT}",
-    "batch": "batch{{ 7*7 }}",
-    "code": "x = `a` | b {% endfor %}",
-    "cond": f"only when {IMG}",
-    "ph_desc": f"```\n{SCRIPT}",
-    "loaded_from": f"évil.py:{SCRIPT}",
-    "loss": "Loss|<i>",
-    "metric": "acc|{{ m }}",
-    "note": f"Beware {IMG} and ```",
-}
-
-
 @pytest.fixture(params=["plain", "hostile"])
 def model(request) -> Loop:
-    return _loop(PLAIN if request.param == "plain" else HOSTILE)
+    return handmade_loop(PLAIN if request.param == "plain" else HOSTILE)
 
 
 @pytest.fixture
 def plain() -> Loop:
-    return _loop(PLAIN)
+    return handmade_loop(PLAIN)
 
 
 @pytest.fixture
 def hostile() -> Loop:
-    return _loop(HOSTILE)
+    return handmade_loop(HOSTILE)
 
 
 def walk_phases(loop: Loop):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from mkdocs.exceptions import PluginError
 
 from loopdoc.errors import UsageError

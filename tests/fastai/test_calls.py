@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 
 import loopdoc
 from loopdoc.errors import LoadError, UsageError

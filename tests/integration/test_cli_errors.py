@@ -16,16 +16,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import BROKEN, PKG_PATH, run_loopdoc, snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
-BROKEN = "tests/fixtures/broken"
-PKG_PATH = ROOT / "tests" / "fixtures" / "pkg"
 KNOWN = b"existing output: must survive every failure byte for byte\n"
 
 # A Python warning as ``warnings.showwarning`` prints it: ``file:line: SomeWarning: message``,
@@ -43,9 +40,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     Returns:
         The finished process, stdout and stderr as text.
     """
-    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(PKG_PATH), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "loopdoc", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return run_loopdoc(*args, env={"PYTHONPATH": str(PKG_PATH), **(env or {})}, timeout=120)
 
 
 def loopdoc_lines(stderr: str) -> list[str]:
@@ -62,11 +57,6 @@ def loopdoc_lines(stderr: str) -> list[str]:
             if line.strip():
                 out.append(line)
     return out
-
-
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under ``folder`` with its bytes (``None`` for a folder)."""
-    return {p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 from observe import mismatches
 
 FIXTURES = ["tests/fixtures/learners/model_after_fit.py", "tests/fixtures/learners/no_train_eval.py",
@@ -25,7 +25,7 @@ TRAIN, VALID = ("fit#1", "epoch", "train", "batch"), ("fit#1", "epoch", "validat
 def observe(spec: str, tmp_path, call: str | None = None) -> dict:
     out = tmp_path / "observed.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "observe.py"), spec, str(out), *([call] if call else [])],
+        [sys.executable, str(ROOT / "tests" / "fastai" / "observe.py"), spec, str(out), *([call] if call else [])],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr

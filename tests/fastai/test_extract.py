@@ -10,7 +10,7 @@ import sys
 
 import jsonschema
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 import loopdoc
 from loopdoc.model import Loop, schema

@@ -10,7 +10,7 @@ import sys
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 import loopdoc
 from loopdoc.analysis.compare import static_events

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from markdown_it import MarkdownIt
 
 import loopdoc

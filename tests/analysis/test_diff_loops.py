@@ -22,7 +22,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from conftest import ROOT
+from helpers import ROOT, snapshot
 from markdown_it import MarkdownIt
 
 from loopdoc.cli import _use_color, main
@@ -492,11 +492,6 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    return {p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
-            for p in sorted(folder.rglob("*")) if ".git" not in p.relative_to(folder).parts}
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository with two commits of ``train/learner.py`` and its sibling ``train/helpers.py``.
@@ -520,7 +515,7 @@ def repo(tmp_path: Path) -> Path:
 
 def test_git_revision_against_the_working_tree(repo, tmp_path):
     folder = repo / "train"
-    before, head = snapshot(repo), git(repo, "rev-parse", "HEAD")
+    before, head = snapshot(repo, skip={".git"}), git(repo, "rev-parse", "HEAD")
     out = tmp_path / "diff.json"
     proc = loopdoc_cli("diff", "git:HEAD~1:learner.py", "learner.py", "-o", str(out), cwd=folder)
     assert proc.returncode == 1, proc.stderr
@@ -533,7 +528,7 @@ def test_git_revision_against_the_working_tree(repo, tmp_path):
     moved = [(e["path"], h["callback"], h["reason"]) for e in _events(data) for h in e["handlers"] if h["status"] == "moved"]
     assert moved == [("fit/epoch/train/batch", "Audit", "order 10 → 70"), ("fit/epoch/validate/batch", "Audit", "order 10 → 70")]
     # the working tree is untouched: no checkout, no __pycache__, same bytes, same HEAD, clean status
-    assert snapshot(repo) == before
+    assert snapshot(repo, skip={".git"}) == before
     assert git(repo, "status", "--porcelain", "--ignored") == ""
     assert git(repo, "rev-parse", "HEAD") == head
 
@@ -564,14 +559,14 @@ def test_git_spec_parsing():
 
 def test_git_export_mirrors_the_revision_without_touching_the_tree(repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo / "train")
-    before = snapshot(repo)
+    before = snapshot(repo, skip={".git"})
     exported = export_revision(GitSpec.parse("git:HEAD~1:learner.py"), tmp_path / "x")
     assert exported.rel == "train/learner.py" and exported.file == (tmp_path / "x" / "train" / "learner.py").resolve()
     assert exported.file.read_text() == LEARNER
     assert (exported.file.parent / "helpers.py").read_text() == HELPERS.format(order=10)
     assert exported.shown == "learner.py"
     assert exported.rewrite(f"{exported.file}:3: NameError") == "git:HEAD~1:learner.py:3: NameError"
-    assert snapshot(repo) == before and git(repo, "status", "--porcelain") == ""
+    assert snapshot(repo, skip={".git"}) == before and git(repo, "status", "--porcelain") == ""
     with pytest.raises(LoadError, match=r"git:nope:learner\.py: unknown git revision 'nope'"):
         export_revision(GitSpec.parse("git:nope:learner.py"), tmp_path / "y")
     with pytest.raises(LoadError, match=r"train/gone\.py does not exist at HEAD~1"):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
+from helpers import ROOT
 from markdown_it import MarkdownIt
 
 import loopdoc
@@ -32,7 +33,6 @@ from loopdoc.cli import main
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render, write_output
 
-ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "tests/fixtures/hostile/callbacks.py"
 NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 

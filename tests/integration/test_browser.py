@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
-from test_render import HOSTILE, _loop
+from helpers import HOSTILE, ROOT, handmade_loop
 
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render
@@ -427,7 +426,7 @@ def test_hostile_docstrings_are_text(visit, hostile_page):
 
 
 def test_hostile_names_work_in_the_controls(visit, tmp_path):
-    loop = _loop(HOSTILE)
+    loop = handmade_loop(HOSTILE)
     path = tmp_path / "names.html"
     path.write_text(render(loop, "html"), encoding="utf-8")
     page = visit(path)
