@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check loopdoc tests examples benchmarks
 
 golden: $(STAMP)
-	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/test_golden.py
+	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/integration/test_golden.py tests/fastai/test_diff_fixtures.py
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site

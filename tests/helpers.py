@@ -64,7 +64,7 @@ def run_loopdoc(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | None =
     Returns:
         The finished process.
     """
-    full = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    full = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "loopdoc", *args], cwd=cwd, env=full, capture_output=True, text=text,
                           timeout=timeout)
 
@@ -142,7 +142,7 @@ def events_of(data: dict) -> list[dict]:
         if node["kind"] == "event":
             out.append(node)
         else:
-            for child in node.get("children", []):
+            for child in node["children"]:
                 walk(child)
 
     for phase in data["phases"]:

@@ -40,7 +40,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     Returns:
         The finished process, stdout and stderr as text.
     """
-    return run_loopdoc(*args, env={"PYTHONPATH": str(PKG_PATH), **(env or {})}, timeout=120)
+    return run_loopdoc(*args, env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(PKG_PATH), **(env or {})}, timeout=120)
 
 
 def loopdoc_lines(stderr: str) -> list[str]:

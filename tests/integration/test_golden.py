@@ -4,7 +4,7 @@ The JSON model comes from the real CLI on the example learner (its own process, 
 from the repository root); HTML, Markdown and text are rendered from that JSON, which
 needs no fastai. To rewrite the goldens on purpose, after reading the diff:
 
-    make golden        # LOOPDOC_REGENERATE=1 pytest tests/test_golden.py
+    make golden        # LOOPDOC_REGENERATE=1 pytest tests/integration/test_golden.py tests/fastai/test_diff_fixtures.py
 """
 
 from __future__ import annotations
