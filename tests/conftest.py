@@ -5,8 +5,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pytest
-from helpers import ROOT
+from helpers import ROOT, SPECS
+
+FIXTURE_MARKS = {"cli_models": ("fastai", "subprocess")}
+"""Session fixtures that need a framework or start processes mark every test that uses them."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & FIXTURE_MARKS.keys():
+            for mark in FIXTURE_MARKS[fixture]:
+                item.add_marker(mark)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow work the selected tests will wait for, in test order (``helpers.background``)."""
+    if session.config.option.collectonly:
+        return
+    seen: set[object] = set()
+    for item in session.items:
+        if "cli_models" in getattr(item, "fixturenames", ()) and "cli_models" not in seen:
+            seen.add("cli_models")
+            for spec in SPECS:
+                helpers.cli_json(spec)
+        module = getattr(item, "module", None)
+        if module is not None and module not in seen:
+            seen.add(module)
+            if callable(getattr(module, "prefetch", None)):
+                module.prefetch()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    helpers.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cli_models() -> dict[str, Path]:
+    """Every spec of ``helpers.SPECS`` rendered to JSON by the real command line, each in its own process (started
+    together in the background: ``helpers.cli_json``)."""
+    futures = {spec: helpers.cli_json(spec) for spec in SPECS}
+    return {spec: future.result() for spec, future in futures.items()}
 
 
 @pytest.fixture

@@ -12,10 +12,14 @@ lists here (and to ``SPECS``), which is all the every-entry-point test needs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -76,14 +80,20 @@ def run_python(code: str, *args: str, cwd: Path | str = ROOT, env: dict[str, str
                           capture_output=True, text=True, timeout=timeout)
 
 
+# ---------------------------------------------------------------- slow work in the background
+#
+# Most of the suite's time is processes that import a framework (~5 s of CPU each). They run on
+# one pool, ``LOOPDOC_TEST_JOBS`` at a time (default: the number of CPUs, at least 2), each at
+# most once per session (``background``, by key). A test module may define ``prefetch()``, which
+# starts its jobs: ``tests/conftest.py`` calls it once the selected tests are known, in test
+# order, so the jobs run while earlier tests do; the tests then wait for the same jobs' results.
+
 _POOL: ThreadPoolExecutor | None = None
+_JOBS: dict[str, Future[Any]] = {}
+_SCRATCH: Path | None = None
 
 
-def jobs() -> ThreadPoolExecutor:
-    """The session's pool for slow independent work (mostly subprocesses that import a framework).
-
-    ``LOOPDOC_TEST_JOBS`` (default: the number of CPUs, at least 2) of them run at once.
-    """
+def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
         workers = int(os.environ.get("LOOPDOC_TEST_JOBS") or max(2, os.cpu_count() or 2))
@@ -91,10 +101,41 @@ def jobs() -> ThreadPoolExecutor:
     return _POOL
 
 
-def in_parallel(calls: Iterable[Callable[[], T]]) -> list[T]:
-    """Run the calls on the session's pool and return their results in order (the first error is raised)."""
-    futures: list[Future[T]] = [jobs().submit(call) for call in calls]
-    return [f.result() for f in futures]
+def background(key: str, work: Callable[[], T]) -> Future[T]:
+    """Start ``work`` on the session's pool unless a job of the same ``key`` was started; its future either way."""
+    if key not in _JOBS:
+        _JOBS[key] = _pool().submit(work)
+    return _JOBS[key]
+
+
+def shutdown() -> None:
+    """Cancel the jobs not started yet and wait for the running ones (end of the session)."""
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+
+
+def scratch(name: str) -> Path:
+    """A new empty folder for background work (tests use ``tmp_path``), under one folder removed at exit."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="loopdoc-tests-"))
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return Path(tempfile.mkdtemp(prefix=re.sub(r"[^\w.-]+", "_", name)[:60] + "-", dir=_SCRATCH))
+
+
+def cli_json(spec: str) -> Future[Path]:
+    """``loopdoc render SPEC -o loop.json`` from the repository root, in its own process, once per session.
+
+    Returns:
+        The future of the written file's path (its result raises if the command failed).
+    """
+    def render() -> Path:
+        out = scratch(f"cli-{spec}") / "loop.json"
+        proc = run_loopdoc("render", spec, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        return out
+
+    return background(f"cli-json {spec}", render)
 
 
 # ---------------------------------------------------------------- files and models
@@ -152,6 +193,72 @@ def events_of(data: dict) -> list[dict]:
 
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- reading rendered pages
+
+
+def parse_html(text: str):
+    """The page as an ElementTree (no namespaces); raises on any HTML5 parse error."""
+    import html5lib
+
+    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(text)
+
+
+def by_id(doc) -> dict[str, object]:
+    """Every element of a parsed page that has an ``id``, by it."""
+    return {el.get("id"): el for el in doc.iter() if el.get("id") is not None}
+
+
+def text_of(el) -> str:
+    return "".join(el.itertext())
+
+
+def has_class(el, name: str) -> bool:
+    return name in (el.get("class") or "").split()
+
+
+def md_tokens(text: str):
+    """The Markdown's markdown-it tokens (CommonMark, tables, strikethrough)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
+
+
+def plain_text(inline) -> str:
+    """The text and code of an inline token, without markup."""
+    return "".join(c.content for c in inline.children if c.type in ("text", "code_inline"))
+
+
+def md_outline(tokens):
+    """[(level, heading text, [top-level list items]), ...]; an item is (kind, name, [handler callback ids])."""
+    out: list = []
+    depth = 0
+    for i, t in enumerate(tokens):
+        if t.type == "heading_open":
+            out.append((int(t.tag[1]), plain_text(tokens[i + 1]), []))
+        elif t.type == "bullet_list_open":
+            depth += 1
+        elif t.type == "bullet_list_close":
+            depth -= 1
+        elif t.type == "list_item_open" and out and depth in (1, 2):
+            inline = next(x for x in tokens[i:] if x.type == "inline")
+            kids = [c for c in inline.children if c.type != "softbreak" and not (c.type == "text" and not c.content)]
+            types = [c.type for c in kids]
+            if depth == 1:
+                if types[:3] == ["strong_open", "code_inline", "strong_close"]:
+                    out[-1][2].append(("event", kids[1].content, []))
+                elif plain_text(inline).startswith("↓"):
+                    strong = kids[types.index("strong_open") + 1:types.index("strong_close")]
+                    out[-1][2].append(("phase", "".join(c.content for c in strong), []))
+                elif types[:3] == ["em_open", "text", "em_close"] and kids[1].content == "step":
+                    out[-1][2].append(("step", kids[types.index("code_inline")].content, []))
+                else:
+                    out[-1][2].append(("other", inline.content, []))
+            elif out[-1][2] and out[-1][2][-1][0] == "event":
+                assert types[0] == "code_inline", inline.content
+                out[-1][2][-1][2].append(kids[0].content)
+    return out
 
 
 # ---------------------------------------------------------------- a loop built by hand

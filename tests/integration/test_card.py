@@ -2,7 +2,7 @@
 
 Insert (at the end, or at the end of the "Training procedure" section), update, idempotence,
 every byte outside the markers kept (front matter, BOM, CRLF), ``--check``, and errors.
-The end-to-end run with a real learner and ``--call`` is in ``tests/test_publish.py``.
+The end-to-end run with a real learner and ``--call`` is in ``tests/integration/test_publish.py``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ fastai (3–5 s each) say so in a comment.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -60,12 +59,9 @@ def loopdoc_lines(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def model_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A valid saved model of ``examples/synth.py``, written once per session by the CLI itself."""
-    path = tmp_path_factory.mktemp("model") / "loop.json"
-    result = run("render", "examples/synth.py", "-o", str(path))
-    assert result.returncode == 0, result.stderr
-    return path
+def model_json(cli_models: dict[str, Path]) -> Path:
+    """A valid saved model of ``examples/synth.py``, written once per session by the CLI itself (``cli_models``)."""
+    return cli_models["examples/synth.py"]
 
 
 # --- the table of failures ----------------------------------------------------------------------------------------
@@ -398,23 +394,3 @@ def test_device_output_is_written_in_place(model_json: Path) -> None:
     result = run("render", str(model_json), "--format", "txt", "-o", "/dev/stdout")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Training loop of")
-
-
-def test_failed_write_leaves_existing_output_and_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A write that fails at the last step (disk full, …) is one ``OutputError``; the old file and folder stay as they were."""
-    import errno
-
-    from loopdoc.errors import OutputError
-    from loopdoc.render import write_output
-
-    out = tmp_path / "out.html"
-    out.write_bytes(KNOWN)
-
-    def full(*args: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "replace", full)
-    with pytest.raises(OutputError, match=r"out\.html: cannot write: No space left on device"):
-        write_output("<p>new</p>\n", str(out))
-    assert out.read_bytes() == KNOWN
-    assert [p.name for p in tmp_path.iterdir()] == ["out.html"]

@@ -1,7 +1,8 @@
 """The HTML and Markdown templates, on loops built by hand (``helpers.handmade_loop``, no fastai), one of them hostile.
 
 HTML is parsed with html5lib in strict mode and checked as a tree; Markdown is parsed with
-markdown-it (CommonMark + tables) and checked as tokens. One test renders a real example.
+markdown-it (CommonMark + tables) and checked as tokens (the parsers are in ``helpers``). A real example is rendered
+in ``tests/fastai/test_extract.py``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import base64
 import hashlib
 import re
 
-import html5lib
 import pytest
-from helpers import HOSTILE, IMG, PLAIN, ROOT, SCRIPT, handmade_loop
+from helpers import HOSTILE, IMG, PLAIN, ROOT, SCRIPT, by_id, handmade_loop, has_class, md_outline, md_tokens, parse_html, plain_text, text_of
 from markdown_it import MarkdownIt
 
 from loopdoc.model import Event, Loop, Phase, SourceLocation
@@ -50,23 +50,6 @@ def walk_phases(loop: Loop):
 
 
 # ---------------------------------------------------------------- HTML
-
-
-def parse_html(text: str):
-    """The page as an ElementTree (no namespaces); raises on any HTML5 parse error."""
-    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(text)
-
-
-def by_id(doc) -> dict[str, object]:
-    return {el.get("id"): el for el in doc.iter() if el.get("id") is not None}
-
-
-def text_of(el) -> str:
-    return "".join(el.itertext())
-
-
-def has_class(el, name: str) -> bool:
-    return name in (el.get("class") or "").split()
 
 
 def test_html_parses_strictly_and_is_standalone(model):
@@ -239,45 +222,6 @@ def test_html_header(plain):
 
 
 # ---------------------------------------------------------------- Markdown
-
-
-def md_tokens(text: str):
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
-
-
-def plain_text(inline) -> str:
-    return "".join(c.content for c in inline.children if c.type in ("text", "code_inline"))
-
-
-def md_outline(tokens):
-    """[(level, heading text, [top-level list items]), ...]; an item is (kind, name, [handler callback ids])."""
-    out: list = []
-    depth = 0
-    for i, t in enumerate(tokens):
-        if t.type == "heading_open":
-            out.append((int(t.tag[1]), plain_text(tokens[i + 1]), []))
-        elif t.type == "bullet_list_open":
-            depth += 1
-        elif t.type == "bullet_list_close":
-            depth -= 1
-        elif t.type == "list_item_open" and out and depth in (1, 2):
-            inline = next(x for x in tokens[i:] if x.type == "inline")
-            kids = [c for c in inline.children if c.type != "softbreak" and not (c.type == "text" and not c.content)]
-            types = [c.type for c in kids]
-            if depth == 1:
-                if types[:3] == ["strong_open", "code_inline", "strong_close"]:
-                    out[-1][2].append(("event", kids[1].content, []))
-                elif plain_text(inline).startswith("↓"):
-                    strong = kids[types.index("strong_open") + 1:types.index("strong_close")]
-                    out[-1][2].append(("phase", "".join(c.content for c in strong), []))
-                elif types[:3] == ["em_open", "text", "em_close"] and kids[1].content == "step":
-                    out[-1][2].append(("step", kids[types.index("code_inline")].content, []))
-                else:
-                    out[-1][2].append(("other", inline.content, []))
-            elif out[-1][2] and out[-1][2][-1][0] == "event":
-                assert types[0] == "code_inline", inline.content
-                out[-1][2][-1][2].append(kids[0].content)
-    return out
 
 
 def test_markdown_structure(model):
@@ -506,22 +450,6 @@ def test_template_dir_overrides_markdown_block(plain, tmp_path):
     base = render(plain, "md")
     mine = render(plain, "md", template_dir=tmp_path)
     assert mine == base.split("## Callbacks\n", 1)[0] + "## Ours\n\nDone.\n"
-
-
-@pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_real_example_renders():
-    pytest.importorskip("fastai")
-    from loopdoc import load_loop
-
-    loop = load_loop(str(ROOT / "examples" / "custom_callbacks.py"))
-    html = render(loop, "html")
-    ids = by_id(parse_html(html))
-    assert all("-".join(p + (e.name,)) in ids for p, e in loop.iter_events())
-    assert all("cb-" + cb.id in ids for cb in loop.callbacks)
-    outline = md_outline(md_tokens(render(loop, "md")))
-    names = [name for _, name, _ in outline]
-    assert names[:3] == ["Training loop of " + loop.learner.loaded_from, "create", "fit"]
-    assert sum(kind == "event" for _, _, items in outline for kind, _, _ in items) == len(loop.iter_events())
 
 
 def test_python_names_in_docstrings_keep_their_underscores_and_stars():
