@@ -13,7 +13,7 @@ from typing import Any
 from ...model.loop import Loop
 from ...model.trace import Trace
 from .calls import CALLS
-from .creation import watch_creation
+from .creation import observed, watch_creation
 from .pickles import SUFFIXES
 from .wording import WORDING
 
@@ -70,7 +70,8 @@ class FastaiAdapter:
             loaded_from: the spec it came from.
             call: e.g. ``"fine_tune(2)"``; ``None`` for ``fit`` with the learner's callbacks.
             namespace: names the call's arguments may use.
-            observation: ``id()`` of the callbacks that received ``after_create``, or ``None`` (all of them).
+            observation: ``id()`` of the callbacks that received ``after_create``, or ``None``: what
+                ``creation.watch_always`` saw, if it was watching when the learner was built, else all of them.
             extra_callbacks: callbacks (instances or classes) to list as ``fit(cbs=...)`` would add them.
 
         Returns:
@@ -82,6 +83,8 @@ class FastaiAdapter:
         """
         from .extract import as_callbacks, extract
 
+        if observation is None:
+            observation = observed(trainer)  # a learner built after `import loopdoc.fastai` (creation.watch_always)
         return extract(trainer, loaded_from=loaded_from, extra_cbs=as_callbacks(extra_callbacks), call=call,
                        namespace=namespace, at_create=observation)
 
