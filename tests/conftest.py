@@ -21,7 +21,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the slow work the selected tests will wait for, in test order (``helpers.background``)."""
+    """Start the slow work the selected tests will wait for, in test order (``helpers.background``): the session's
+    ``cli_models``, and each test module's ``prefetch(items)`` (given the module's selected tests)."""
     if session.config.option.collectonly:
         return
     seen: set[object] = set()
@@ -34,7 +35,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if module is not None and module not in seen:
             seen.add(module)
             if callable(getattr(module, "prefetch", None)):
-                module.prefetch()
+                module.prefetch([other for other in session.items if getattr(other, "module", None) is module])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +51,9 @@ DIFF_CASES = ("added", "removed", "order", "tie", "reordered", "run_valid", "doc
 
 T = TypeVar("T")
 
+ENVIRONMENT = dict(os.environ)
+"""The environment the session started with: processes get it (plus what a test passes), not what a test patched meanwhile."""
+
 
 # ---------------------------------------------------------------- processes
 
@@ -68,7 +72,7 @@ def run_loopdoc(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | None =
     Returns:
         The finished process.
     """
-    full = {**os.environ, **(env or {})}
+    full = {**ENVIRONMENT, **(env or {})}
     return subprocess.run([sys.executable, "-m", "loopdoc", *args], cwd=cwd, env=full, capture_output=True, text=text,
                           timeout=timeout)
 
@@ -76,7 +80,7 @@ def run_loopdoc(*args: str, cwd: Path | str = ROOT, env: dict[str, str] | None =
 def run_python(code: str, *args: str, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
                timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``python -c CODE ARGS`` from ``cwd``; stdout and stderr as text."""
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, **(env or {})},
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env={**ENVIRONMENT, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -84,9 +88,10 @@ def run_python(code: str, *args: str, cwd: Path | str = ROOT, env: dict[str, str
 #
 # Most of the suite's time is processes that import a framework (~5 s of CPU each). They run on
 # one pool, ``LOOPDOC_TEST_JOBS`` at a time (default: the number of CPUs, at least 2), each at
-# most once per session (``background``, by key). A test module may define ``prefetch()``, which
-# starts its jobs: ``tests/conftest.py`` calls it once the selected tests are known, in test
-# order, so the jobs run while earlier tests do; the tests then wait for the same jobs' results.
+# most once per session (``background``, by key). A test module may define ``prefetch(items)``,
+# which starts the jobs its selected tests (``items``) need: ``tests/conftest.py`` calls it once
+# the selected tests are known, in test order, so the jobs run while earlier tests do; the tests
+# then wait for the same jobs' results (starting them if no prefetch did).
 
 _POOL: ThreadPoolExecutor | None = None
 _JOBS: dict[str, Future[Any]] = {}
@@ -101,10 +106,30 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def background(key: str, work: Callable[[], T]) -> Future[T]:
-    """Start ``work`` on the session's pool unless a job of the same ``key`` was started; its future either way."""
+def background(key: str, work: Callable[[], T], *, own_thread: bool = False) -> Future[T]:
+    """Start ``work`` unless a job of the same ``key`` was started; its future either way.
+
+    Args:
+        key: names the job.
+        work: what to run; it must not change this process's state (its working directory above all:
+            tests run meanwhile), so it runs processes of its own, with their own ``cwd``.
+        own_thread: run at once on a thread of its own instead of queueing on the pool (a long job
+            that needs no framework, so that it overlaps everything else).
+    """
     if key not in _JOBS:
-        _JOBS[key] = _pool().submit(work)
+        if own_thread:
+            future: Future[T] = Future()
+
+            def run() -> None:
+                try:
+                    future.set_result(work())
+                except BaseException as e:  # noqa: BLE001 - handed to whoever waits
+                    future.set_exception(e)
+
+            threading.Thread(target=run, name=f"loopdoc-test {key}", daemon=True).start()
+            _JOBS[key] = future
+        else:
+            _JOBS[key] = _pool().submit(work)
     return _JOBS[key]
 
 

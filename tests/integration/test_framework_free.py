@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -61,12 +62,18 @@ def _run_layers() -> tuple[subprocess.CompletedProcess[str], str, Path]:
     return proc, log.read_text(encoding="utf-8"), folder
 
 
-def prefetch() -> None:
-    background("framework-free layers", _run_layers)
+def layers_run() -> Future[tuple[subprocess.CompletedProcess[str], str, Path]]:
+    """The run, on a thread of its own (it needs no framework: it overlaps the jobs that load one)."""
+    return background("framework-free layers", _run_layers, own_thread=True)
+
+
+def prefetch(items: list[pytest.Item] | None = None) -> None:
+    if items is None or any(getattr(i, "originalname", i.name) != "test_render_from_saved_json_needs_no_torch" for i in items):
+        layers_run()
 
 
 def test_model_rendering_and_analysis_pass_without_any_framework():
-    proc, blocked, _ = background("framework-free layers", _run_layers).result()
+    proc, blocked, _ = layers_run().result()
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     assert blocked == "", f"framework imports were attempted:\n{blocked}"
     summary = proc.stdout.strip().splitlines()[-1]
@@ -75,7 +82,7 @@ def test_model_rendering_and_analysis_pass_without_any_framework():
 
 def test_the_hook_blocks_each_framework():
     """The same ``sitecustomize``, in a plain process: every framework import fails, and is logged."""
-    _, _, folder = background("framework-free layers", _run_layers).result()
+    _, _, folder = layers_run().result()
     log = folder / "check.log"
     code = ("import importlib, json, sys\n"
             "failed = []\n"
