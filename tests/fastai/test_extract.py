@@ -161,6 +161,30 @@ def test_show_training_loop_is_corrected(capsys):
     assert list(learn.cbs) == own and learn.recorder is own[1]
 
 
+def test_a_callback_added_after_the_learner_was_built_never_gets_after_create(capsys):
+    """As in a notebook: ``import loopdoc.fastai``, build a learner, ``learn.add_cb``: fastai fired ``after_create``
+    before the callback was there, so neither ``show_training_loop`` nor ``loopdoc.loop`` lists it there."""
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+
+    import loopdoc.fastai  # noqa: F401
+
+    class Late(Callback):
+        def after_create(self):
+            "Never runs."
+
+        def before_fit(self):
+            "Runs."
+
+    learn = synth_learner(n_trn=8, n_val=4)
+    learn.add_cb(Late())
+    loop = loopdoc.loop(learn)
+    handlers = {e.name: [h.callback for h in e.handlers] for _, e in loop.iter_events() if e.name in ("after_create", "before_fit")}
+    assert handlers == {"after_create": ["TrainEvalCallback"], "before_fit": ["TrainEvalCallback", "Late", "Recorder"]}
+    learn.show_training_loop()
+    assert render(loop, "txt").replace("Training loop of <learner>", "Training loop of learn") == capsys.readouterr().out
+
+
 @pytest.mark.subprocess
 def test_same_input_same_bytes(tmp_path):
     """Two fresh processes (different hash seeds, different memory addresses) give byte-identical outputs."""
@@ -180,6 +204,7 @@ def test_same_input_same_bytes(tmp_path):
     assert b" at 0x" not in b"".join(outs[0])
 
 
+@pytest.mark.subprocess
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_real_example_renders():
     pytest.importorskip("fastai")
