@@ -1,12 +1,13 @@
 # make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
 # make test    : install into .venv (first time only) and run the whole test suite
+# make test-fast: the tests that need no framework (tests/model, tests/rendering, tests/analysis; seconds)
 # make bench   : speed against the floor of each command (benchmarks/run.py; a few minutes)
 # make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test lint golden docs bench
+.PHONY: install example test test-fast lint golden docs bench
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +23,9 @@ example: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/model tests/rendering tests/analysis
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check loopdoc tests examples benchmarks

@@ -33,6 +33,8 @@ from loopdoc.cli import main
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render, write_output
 
+pytestmark = pytest.mark.fastai
+
 HOSTILE = "tests/fixtures/hostile/callbacks.py"
 NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
@@ -132,6 +134,7 @@ def test_hostile_model_matches_a_real_run(hostile):
     assert mismatches(model_events(loop), seen["observed"]) == []
 
 
+@pytest.mark.subprocess
 def test_tracing_the_hostile_learner_fails_as_fastai_does(tmp_path, monkeypatch, capsys):
     """A real run stops where fastai stops (sorting by a broken ``order``): one line, exit 4, no output."""
     monkeypatch.chdir(ROOT)
@@ -324,6 +327,7 @@ def exported(tmp_path_factory) -> Path:
     return folder / "export.pkl"
 
 
+@pytest.mark.subprocess
 def test_pickle_needs_trust(exported, tmp_path, capsys):
     out = tmp_path / "loop.html"
     assert main(["render", str(exported), "-o", str(out)]) == 2
@@ -333,6 +337,7 @@ def test_pickle_needs_trust(exported, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.subprocess
 def test_pickle_with_trust_is_the_same_loop(exported, tmp_path, capsys):
     from fastai.test_utils import synth_learner
 
@@ -346,6 +351,7 @@ def test_pickle_with_trust_is_the_same_loop(exported, tmp_path, capsys):
     assert Loop.from_dict(data) == fresh
 
 
+@pytest.mark.subprocess
 def test_pickle_with_a_class_that_is_gone(tmp_path, capsys):
     """A pickle naming a callback class from a module that no longer exists: one line, exit 4."""
     from fastai.test_utils import synth_learner
@@ -372,6 +378,7 @@ def test_pickle_with_a_class_that_is_gone(tmp_path, capsys):
 # --- a noisy learner with a thread that never ends, in a real process ------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_noisy_learner_with_a_lingering_thread():  # imports fastai in a subprocess (~4 s)
     """Megabytes printed through ``print``, ``sys.__stdout__``, fd 1 and a child process all go to stderr; the
     JSON on stdout is clean; loopdoc exits (code 0) although the learner's non-daemon thread never ends."""
@@ -409,6 +416,7 @@ def test_unreadable_learner_file(tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file")
 def test_unreadable_learner_file_for_real(tmp_path, capsys):
     learner = tmp_path / "secret.py"

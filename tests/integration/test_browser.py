@@ -25,6 +25,8 @@ from helpers import HOSTILE, ROOT, handmade_loop
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 GOLDEN = ROOT / "tests" / "golden"

@@ -195,6 +195,7 @@ def test_card_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup, 
     assert err.startswith(f"Error: {card}:") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.subprocess
 def test_learner_errors_keep_their_codes_and_call_on_saved_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = tmp_path / "README.md"
     card.write_text("# C\n", encoding="utf-8")

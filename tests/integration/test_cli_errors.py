@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from helpers import BROKEN, PKG_PATH, run_loopdoc, snapshot
 
+pytestmark = pytest.mark.subprocess  # and fastai, for every test that uses a saved model (model_json: cli_models)
+
 KNOWN = b"existing output: must survive every failure byte for byte\n"
 
 # A Python warning as ``warnings.showwarning`` prints it: ``file:line: SomeWarning: message``,
@@ -369,6 +371,7 @@ def test_show_saved_model(model_json: Path) -> None:
     assert "before_fit" in result.stdout
 
 
+@pytest.mark.fastai
 def test_callable_attr_to_stdout_as_json() -> None:  # imports fastai
     """``file.py:make`` calls ``make()`` (its folder on sys.path, so its own imports work); its prints
     go to stderr, so ``-o - --format json`` gives clean JSON on stdout."""
@@ -380,6 +383,7 @@ def test_callable_attr_to_stdout_as_json() -> None:  # imports fastai
     assert not [line for line in loopdoc_lines(result.stderr) if line.startswith("Error")]
 
 
+@pytest.mark.fastai
 def test_package_module_attr(tmp_path: Path) -> None:  # imports fastai
     """``package.module:ATTR`` imports from ``PYTHONPATH`` (here ``tests/fixtures/pkg``) and calls ``ATTR``."""
     out = tmp_path / "loop.json"

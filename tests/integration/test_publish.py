@@ -27,6 +27,8 @@ from mkdocs.exceptions import PluginError
 from loopdoc.errors import UsageError
 from loopdoc.publish import LoopCache
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.fastai]  # the builds load examples/synth.py
+
 GOLDEN = ROOT / "tests" / "golden"
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
