@@ -14,7 +14,7 @@ from ...model.loop import Loop
 from ...model.trace import Trace
 from ..base import LintFacts, Rule
 from .calls import CALLS
-from .creation import at_create_ids, watch_creation
+from .creation import at_create_ids, observed, watch_creation
 from .pickles import SUFFIXES
 from .rules import RULES
 from .wording import WORDING
@@ -76,7 +76,8 @@ class FastaiAdapter:
             call: e.g. ``"fine_tune(2)"``; ``None`` for ``fit`` with the learner's callbacks.
             namespace: names the call's arguments may use.
             observation: what ``watch`` saw (a ``creation.Creation``), or the ``id()`` set of the callbacks that
-                received ``after_create``, or ``None`` (all of them).
+                received ``after_create``, or ``None``: then what ``creation.watch_always`` saw, if it was
+                watching when the learner was built, else all of them.
             extra_callbacks: callbacks (instances or classes) to list as ``fit(cbs=...)`` would add them.
 
         Returns:
@@ -88,6 +89,8 @@ class FastaiAdapter:
         """
         from .extract import as_callbacks, extract
 
+        if observation is None:
+            observation = observed(trainer)  # a learner built after `import loopdoc.fastai` (creation.watch_always)
         return extract(trainer, loaded_from=loaded_from, extra_cbs=as_callbacks(extra_callbacks), call=call,
                        namespace=namespace, at_create=at_create_ids(observation))
 

@@ -109,6 +109,25 @@ def watch_creation() -> Iterator[dict[int, Creation]]:
             setattr(cls, name, original)
 
 
+_ALWAYS = contextlib.ExitStack()  # holds the process-wide watch (never closed: closing would unwrap Learner.__init__)
+_SEEN: dict[int, Creation] | None = None
+
+
+def watch_always() -> None:
+    """Watch every ``Learner.__init__`` from now until the process ends (``import loopdoc.fastai``, in a notebook).
+
+    A learner built afterwards is observed (``observed``); one built before is not.
+    """
+    global _SEEN
+    if _SEEN is None:
+        _SEEN = _ALWAYS.enter_context(watch_creation())
+
+
+def observed(learn: Any) -> Creation | None:
+    """What ``watch_always`` saw of ``learn`` being built (a ``Creation``), or ``None`` (built before it watched)."""
+    return None if _SEEN is None else _SEEN.get(id(learn))
+
+
 class _AfterImport(importlib.abc.MetaPathFinder):
     """Calls ``then(module)`` right after the module ``name`` has been executed by its normal loader."""
 

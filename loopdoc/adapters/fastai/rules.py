@@ -2,7 +2,7 @@
 
 Each rule reads the loop model and the ``LintFacts`` of ``facts.lint_facts``; each claim it
 prints is from fastai 2.8.12's source and is checked against a real ``fit`` in
-``tests/test_check.py``:
+``tests/fastai/test_check.py``:
 
 - ``Learner.__init__`` fires ``after_create`` once, as its last statement (``fastai/learner.py``);
 - ``Learner._call_one`` calls every object of ``learn.cbs`` (sorted by ``order``) as ``cb(event_name)``,

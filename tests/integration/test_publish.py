@@ -21,12 +21,13 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from mkdocs.exceptions import PluginError
 
 from loopdoc.errors import UsageError
-from loopdoc.model import Loop, load_json
 from loopdoc.publish import LoopCache
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.fastai]  # the builds load examples/synth.py
 
 GOLDEN = ROOT / "tests" / "golden"
 SCRIPT = "<script>alert(1)</script>"
@@ -390,43 +391,3 @@ def test_cache_loads_once_per_spec_and_refuses_a_call_on_a_saved_model(tmp_path:
     assert cache.loads == 2
     with pytest.raises(Exception, match="nope.json: no such file"):
         cache.get("nope.json", None, tmp_path)
-
-
-def test_notebook_views() -> None:
-    loop = load_json(str(GOLDEN / "custom_callbacks.json"))
-    html = loop._repr_html_()
-    assert html.startswith('<div class="loopdoc">') and html.endswith("</div>\n")
-    for tag in ("<html", "<head", "<body", "<style", "<script", "<link"):
-        assert tag not in html
-    html5lib.HTMLParser(strict=True).parseFragment(html)
-    ids = re.findall(r'id="([^"]+)"', html)
-    assert ids and len(ids) == len(set(ids)) and all(re.fullmatch(r"loopdoc-[0-9a-f]{8}-.+", i) for i in ids)
-    assert "Training loop of examples/custom_callbacks.py:learn" in html
-    assert html == loop._repr_html_()  # deterministic
-    from loopdoc.render import render
-
-    assert loop._repr_markdown_() == render(loop, "md")
-
-
-def test_model_module_does_not_import_jinja() -> None:
-    # loopdoc/__init__.py imports the renderer; load loopdoc.model alone, as an empty package's module
-    code = (f"import sys, types; pkg = types.ModuleType('loopdoc'); pkg.__path__ = [{str(ROOT / 'loopdoc')!r}]; "
-            "sys.modules['loopdoc'] = pkg; import loopdoc.model; assert 'jinja2' not in sys.modules, 'jinja2 imported'")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-
-
-def test_fragment_parts_cut_at_every_heading() -> None:
-    from loopdoc.rendering.fragment import fragment_parts
-
-    loop: Loop = load_json(str(GOLDEN / "synth.json"))
-    parts = fragment_parts(loop, heading_level=3, title="T", id_prefix="x-")
-    headings = [(p.level, p.anchor, p.title) for p in parts if p.level]
-    assert headings[0] == (3, "x-loop", "T")
-    assert (4, "x-phase-fit", "fit") in headings and (5, "x-phase-fit-epoch", "epoch") in headings
-    assert headings[-1] == (4, "x-callbacks", "Callbacks")
-    assert all(p.html.strip() for p in parts) and all("loopdoc-heading" not in p.html for p in parts if p.level is None)
-    with pytest.raises(UsageError):
-        fragment_parts(loop, heading_level=7)
-    with pytest.raises(UsageError):
-        fragment_parts(loop, id_prefix='"><script>')

@@ -2,20 +2,18 @@
 
 The JSON model comes from the real CLI on the example learner (its own process, run
 from the repository root); HTML, Markdown and text are rendered from that JSON, which
-needs no fastai. To rewrite the goldens on purpose, after reading the diff:
+needs no fastai (``tests/rendering/test_golden_render.py`` renders the golden JSON itself). To rewrite the goldens on purpose, after reading the diff:
 
-    make golden        # LOOPDOC_REGENERATE=1 pytest tests/test_golden.py, then docs/matrix.svg (the README's picture)
+    make golden        # LOOPDOC_REGENERATE=1 pytest tests/integration/test_golden.py tests/fastai/test_diff_fixtures.py, then docs/matrix.svg
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 from loopdoc.model import load_json
 from loopdoc.render import render
@@ -25,15 +23,9 @@ REGENERATE = os.environ.get("LOOPDOC_REGENERATE") == "1"
 
 
 @pytest.fixture(scope="module")
-def saved_models(tmp_path_factory) -> dict[str, Path]:
-    out = {}
-    for spec in EXAMPLES:
-        target = tmp_path_factory.mktemp("golden") / "loop.json"
-        proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", spec, "-o", str(target)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr
-        out[spec] = target
-    return out
+def saved_models(cli_models) -> dict[str, Path]:
+    """Each example's ``loopdoc render SPEC -o loop.json``, from the repository root (the session's ``cli_models``)."""
+    return {spec: cli_models[spec] for spec in EXAMPLES}
 
 
 @pytest.mark.parametrize("fmt", ["json", "html", "md", "txt", "svg"])

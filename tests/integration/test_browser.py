@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
-from test_matrix import _trace
-from test_render import HOSTILE, _loop
+from helpers import HOSTILE, ROOT, handmade_loop, handmade_trace
 
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -189,7 +189,7 @@ def test_screenshots(visit, pages, name):
 
 def test_trace_chart_and_svg_screenshots(visit, models, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    trace = _trace(models["custom_callbacks"])
+    trace = handmade_trace(models["custom_callbacks"])
     path = tmp_path / "trace.html"
     path.write_text(render(trace, "html"), encoding="utf-8")
     svg = tmp_path / "loop.svg"
@@ -596,7 +596,7 @@ def test_hostile_docstrings_are_text(visit, hostile_page):
 
 
 def test_hostile_names_work_in_the_controls(visit, tmp_path):
-    loop = _loop(HOSTILE)
+    loop = handmade_loop(HOSTILE)
     path = tmp_path / "names.html"
     path.write_text(render(loop, "html"), encoding="utf-8")
     page = visit(path)

@@ -1,7 +1,8 @@
-"""The HTML and Markdown templates, on loops built by hand (no fastai), one of them hostile.
+"""The HTML and Markdown templates, on loops built by hand (``helpers.handmade_loop``, no fastai), one of them hostile.
 
 HTML is parsed with html5lib in strict mode and checked as a tree; Markdown is parsed with
-markdown-it (CommonMark + tables) and checked as tokens. One test renders a real example.
+markdown-it (CommonMark + tables) and checked as tokens (the parsers are in ``helpers``). A real example is rendered
+in ``tests/fastai/test_extract.py``.
 """
 
 from __future__ import annotations
@@ -9,155 +10,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from pathlib import Path
 
-import html5lib
 import pytest
+from helpers import HOSTILE, IMG, PLAIN, ROOT, SCRIPT, by_id, handmade_loop, has_class, md_outline, md_tokens, parse_html, plain_text, text_of
 from markdown_it import MarkdownIt
 
-from loopdoc.model import (
-    Callback,
-    Cancel,
-    Event,
-    Framework,
-    Handler,
-    LearnerSummary,
-    Loop,
-    Phase,
-    SourceLocation,
-    Step,
-)
+from loopdoc.model import Event, Loop, Phase, SourceLocation
 from loopdoc.render import render
-
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = "<script>alert(1)</script>"
-IMG = "<img src=x onerror=alert(1)>"
-
 
 # ---------------------------------------------------------------- models
 
 
-def _loop(n: dict[str, str]) -> Loop:
-    """A fastai-shaped loop; ``n`` supplies the names and texts so a hostile variant can swap them."""
-    src = SourceLocation(n["file"], 10)
-    cbs = (
-        Callback(n["cb_a"], "TrainEvalCallback", "fastai.callback.core.TrainEvalCallback", n["cb_doc"], src, -10,
-                 {"run": True, "run_train": True, "run_valid": False}),
-        Callback(n["cb_b"], "LogBatch", "my.LogBatch", "Count batches.\n\nSecond paragraph.", SourceLocation(n["file"], 20), 5,
-                 {"run": True, "run_train": True, "run_valid": True}),
-        Callback(n["cb_c"], "LogTrainBatch", "my.LogTrainBatch", None, None, 5,
-                 {"run": True, "run_train": True, "run_valid": False}),
-        Callback("Muted", "Muted", "my.Muted", None, None, 0, {"run": False, "run_train": True, "run_valid": True}),
-        Callback("Tracer", "Tracer", "my.Tracer", "Overrides `__call__`.", SourceLocation(n["file"], None), 90,
-                 {"run": True, "run_train": True, "run_valid": True}, receives_all=True),
-    )
-
-    def tracer() -> Handler:
-        return Handler("Tracer", "Tracer.__call__", "dispatch", "my.Tracer", "Record every event.", SourceLocation(n["file"], 99))
-
-    def ev(name: str, *handlers: Handler, filt: str | None = None, cancel: Cancel | None = None) -> Event:
-        return Event(name, n["ev_desc"], (*handlers, tracer()), filt, cancel)
-
-    own = Handler(n["cb_a"], n["fn"], "method", "fastai.callback.core.TrainEvalCallback", n["h_doc"], src)
-    inherited = Handler(n["cb_c"], "LogBatch.after_batch", "method", "my.LogBatch", "Count it.", SourceLocation(n["file"], 21))
-    instance = Handler(n["cb_b"], "<lambda>", "instance", None, None, None)
-
-    def batch(flag: str, training: bool) -> Phase:
-        grad: tuple = ()
-        if training:
-            grad = (
-                Phase("backward", "Compute gradients.", (
-                    ev("before_backward", filt=flag),
-                    Step("backward", "self.loss_grad.backward()", "Gradients."),
-                    ev("after_cancel_backward", filt=flag, cancel=Cancel("CancelBackwardException", "after_backward", "Skip.")),
-                    ev("after_backward", filt=flag),
-                ), condition="only when training"),
-                Phase("step", "Update.", (
-                    Event("before_step", "Before `opt.step()`."),  # no handlers at all
-                    Step("step", n["code"], "Step the optimizer.", n["cond"]),
-                    ev("after_step", filt=flag),
-                ), condition="only when training"),
-            )
-        return Phase(n["batch"], "One batch.", (
-            Step("split", "self.xb, self.yb = b[:n_inp], b[n_inp:]", "Split."),
-            ev(n["ev_evil"], own, instance, filt=flag),
-            *grad,
-            ev("after_cancel_batch", filt=flag, cancel=Cancel("CancelBatchException", "after_batch", "Rest skipped.")),
-            ev("after_batch", own, inherited, filt=flag),
-        ), loop=f"for each batch of dls.{'train' if training else 'valid'}")
-
-    phases = (
-        Phase("create", "`Learner.__init__`.", (Step("init", "self.add_cbs(cbs)", "Add."), ev("after_create", own))),
-        Phase("fit", n["ph_desc"], (
-            ev("before_fit", own),
-            Phase("epoch", "One epoch.", (
-                ev("before_epoch"),
-                Phase("train", "Training.", (ev("before_train", own), batch("run_train", True), ev("after_train"))),
-                Phase("validate", "Validation.", (ev("before_validate"), batch("run_valid", False), ev("after_validate")),
-                      context="torch.no_grad()"),
-                ev("after_epoch"),
-            ), loop="for epoch in range(n_epoch)"),
-            Event("after_cancel_fit", "Only when cancelled.", (), None,
-                  Cancel("CancelFitException", "after_fit", "Skip the rest.")),
-            ev("after_fit"),
-        )),
-    )
-    return Loop(
-        framework=Framework("fastai", "2.8.12"),
-        versions={"fastai": "2.8.12", "torch": "2.5.0"},
-        learner=LearnerSummary(n["loaded_from"], "my.Model", n["loss"], "Adam", (n["metric"], "error_rate")),
-        call="fit",
-        filtered_events=("before_batch", "after_batch"),
-        callbacks=cbs,
-        phases=phases,
-        notes=(n["note"],),
-    )
-
-
-PLAIN = {
-    "file": "examples/mine.py", "cb_a": "TrainEvalCallback", "cb_b": "LogBatch", "cb_c": "LogTrainBatch",
-    "cb_doc": "`Callback` that tracks iterations.", "fn": "TrainEvalCallback.after_batch",
-    "h_doc": "Update the iter counter (in *training* mode).", "ev_desc": "When it fires; `learn.xb` holds the batch.",
-    "ev_evil": "before_batch", "batch": "batch", "code": "self.opt.step()", "cond": "only when `training`",
-    "ph_desc": "`Learner.fit(n_epoch)`: the whole run.", "loaded_from": "examples/mine.py:learn",
-    "loss": "CrossEntropyLoss", "metric": "accuracy", "note": "`Muted` has `run=False`.",
-}
-
-HOSTILE = {
-    "file": "ex/é|vil<b>.py",
-    "cb_a": f"Evil{IMG}|cb",
-    "cb_b": "Pipe|`tick`",
-    "cb_c": "Ünïcødé—cb",
-    "cb_doc": f"{SCRIPT}\n\n**bold\n\n```\nunclosed fence {{{{ 7*7 }}}} {{% raw %}}",
-    "fn": "f{% if x %}{{ y }}",
-    "h_doc": f"{IMG} and {SCRIPT}   \n\n\n\n\n**bold\n\n```python\nopen fence | pipe  \n"
-             "![i](https://example.com/x.png) [j](javascript:alert(1))",
-    "ev_desc": f"{SCRIPT} desc with ``` and **bold and | pipe {{{{ x }}}}\nsecond line",
-    "ev_evil": f"after_{SCRIPT}",
-    "batch": "batch{{ 7*7 }}",
-    "code": "x = `a` | b {% endfor %}",
-    "cond": f"only when {IMG}",
-    "ph_desc": f"```\n{SCRIPT}",
-    "loaded_from": f"évil.py:{SCRIPT}",
-    "loss": "Loss|<i>",
-    "metric": "acc|{{ m }}",
-    "note": f"Beware {IMG} and ```",
-}
-
-
 @pytest.fixture(params=["plain", "hostile"])
 def model(request) -> Loop:
-    return _loop(PLAIN if request.param == "plain" else HOSTILE)
+    return handmade_loop(PLAIN if request.param == "plain" else HOSTILE)
 
 
 @pytest.fixture
 def plain() -> Loop:
-    return _loop(PLAIN)
+    return handmade_loop(PLAIN)
 
 
 @pytest.fixture
 def hostile() -> Loop:
-    return _loop(HOSTILE)
+    return handmade_loop(HOSTILE)
 
 
 def walk_phases(loop: Loop):
@@ -174,23 +50,6 @@ def walk_phases(loop: Loop):
 
 
 # ---------------------------------------------------------------- HTML
-
-
-def parse_html(text: str):
-    """The page as an ElementTree (no namespaces); raises on any HTML5 parse error."""
-    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(text)
-
-
-def by_id(doc) -> dict[str, object]:
-    return {el.get("id"): el for el in doc.iter() if el.get("id") is not None}
-
-
-def text_of(el) -> str:
-    return "".join(el.itertext())
-
-
-def has_class(el, name: str) -> bool:
-    return name in (el.get("class") or "").split()
 
 
 def test_html_parses_strictly_and_is_standalone(model):
@@ -368,45 +227,6 @@ def test_html_header(plain):
 
 
 # ---------------------------------------------------------------- Markdown
-
-
-def md_tokens(text: str):
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(text)
-
-
-def plain_text(inline) -> str:
-    return "".join(c.content for c in inline.children if c.type in ("text", "code_inline"))
-
-
-def md_outline(tokens):
-    """[(level, heading text, [top-level list items]), ...]; an item is (kind, name, [handler callback ids])."""
-    out: list = []
-    depth = 0
-    for i, t in enumerate(tokens):
-        if t.type == "heading_open":
-            out.append((int(t.tag[1]), plain_text(tokens[i + 1]), []))
-        elif t.type == "bullet_list_open":
-            depth += 1
-        elif t.type == "bullet_list_close":
-            depth -= 1
-        elif t.type == "list_item_open" and out and depth in (1, 2):
-            inline = next(x for x in tokens[i:] if x.type == "inline")
-            kids = [c for c in inline.children if c.type != "softbreak" and not (c.type == "text" and not c.content)]
-            types = [c.type for c in kids]
-            if depth == 1:
-                if types[:3] == ["strong_open", "code_inline", "strong_close"]:
-                    out[-1][2].append(("event", kids[1].content, []))
-                elif plain_text(inline).startswith("↓"):
-                    strong = kids[types.index("strong_open") + 1:types.index("strong_close")]
-                    out[-1][2].append(("phase", "".join(c.content for c in strong), []))
-                elif types[:3] == ["em_open", "text", "em_close"] and kids[1].content == "step":
-                    out[-1][2].append(("step", kids[types.index("code_inline")].content, []))
-                else:
-                    out[-1][2].append(("other", inline.content, []))
-            elif out[-1][2] and out[-1][2][-1][0] == "event":
-                assert types[0] == "code_inline", inline.content
-                out[-1][2][-1][2].append(kids[0].content)
-    return out
 
 
 def test_markdown_structure(model):
@@ -637,22 +457,6 @@ def test_template_dir_overrides_markdown_block(plain, tmp_path):
     base = render(plain, "md")
     mine = render(plain, "md", template_dir=tmp_path)
     assert mine == base.split("## Callbacks\n", 1)[0] + "## Ours\n\nDone.\n"
-
-
-@pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_real_example_renders():
-    pytest.importorskip("fastai")
-    from loopdoc import load_loop
-
-    loop = load_loop(str(ROOT / "examples" / "custom_callbacks.py"))
-    html = render(loop, "html")
-    ids = by_id(parse_html(html))
-    assert all("-".join(p + (e.name,)) in ids for p, e in loop.iter_events())
-    assert all("cb-" + cb.id in ids for cb in loop.callbacks)
-    outline = md_outline(md_tokens(render(loop, "md")))
-    names = [name for _, name, _ in outline]
-    assert names[:3] == ["Training loop of " + loop.learner.loaded_from, "create", "fit"]
-    assert sum(kind == "event" for _, _, items in outline for kind, _, _ in items) == len(loop.iter_events())
 
 
 def test_python_names_in_docstrings_keep_their_underscores_and_stars():

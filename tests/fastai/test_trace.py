@@ -1,4 +1,8 @@
-"""``loopdoc trace``: a real, capped run recorded per event and callback, checked against the static model."""
+"""``loopdoc trace``: a real, capped run recorded per event and callback, checked against the static model.
+
+The traces come from ``loopdoc.trace_learner``, each called in a process of its own from the
+repository root (as the command line runs it), all started together in the background (``prefetch``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import io
 import json
 import subprocess
 import sys
+from concurrent.futures import Future
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from helpers import ROOT, background, run_python
 
 import loopdoc
 from loopdoc.analysis.compare import static_events
@@ -22,9 +27,46 @@ CALLS = ["fit(1)", "fit_one_cycle(1)", "fit_flat_cos(1)", "fit_sgdr(1, 1)", "fin
          "validate()", "get_preds()", "fit(2, start_epoch=1)"]
 
 
+pytestmark = [pytest.mark.fastai, pytest.mark.subprocess]
+
+TRACE = "import sys, loopdoc\nsys.stdout.write(loopdoc.trace_learner(sys.argv[1], sys.argv[2], batches=int(sys.argv[3])).to_json())\n"
+
+
+def traced(spec: str, call: str, batches: int = 2) -> Future[Trace]:
+    """``loopdoc.trace_learner(spec, call, batches=batches)`` in a process of its own (what it prints goes nowhere), once."""
+    def work() -> Trace:
+        proc = run_python(TRACE, spec, call, str(batches))
+        assert proc.returncode == 0, proc.stderr[-5000:]
+        return Trace.from_dict(json.loads(proc.stdout))
+
+    return background(f"trace {spec} {call} {batches}", work)
+
+
 def quiet_trace(spec: str, call: str, batches: int = 2) -> Trace:
-    with contextlib.redirect_stderr(io.StringIO()):
-        return loopdoc.trace_learner(spec, call, batches=batches)
+    return traced(spec, call, batches).result()
+
+
+TRACES = {
+    "test_custom_example_counts_cancels_and_timings": [("examples/custom_callbacks.py", "fit(1)", 3)],
+    "test_batches_cap": [("tests/fixtures/learners/switches_off.py", "fit(1)", 1)],
+    "test_switched_off_callback_is_reported": [("tests/fixtures/learners/switches_off.py", "fit(1)", 2)],
+    "test_trace_json_round_trip_schema_and_render": [("examples/custom_callbacks.py", "fine_tune(1)", 2)],
+}
+"""The traces each test reads (``test_trace_of_each_call_matches_its_static_model``: ``examples/synth.py`` with its call)."""
+
+
+def prefetch(items: list[pytest.Item] | None = None) -> None:
+    """Start the traces the selected tests (``items``; ``None``: all) read."""
+    names = {getattr(i, "originalname", i.name): i for i in items} if items is not None else dict.fromkeys(TRACES)
+    for item in items if items is not None else ():
+        if getattr(item, "originalname", item.name) == "test_trace_of_each_call_matches_its_static_model":
+            traced("examples/synth.py", item.callspec.params["call"])
+    if items is None:
+        for call in CALLS:
+            traced("examples/synth.py", call)
+    for name in names:
+        for args in TRACES.get(name, ()):
+            traced(*args)
 
 
 @pytest.mark.parametrize("call", CALLS)

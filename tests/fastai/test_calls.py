@@ -9,10 +9,12 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 
 import loopdoc
 from loopdoc.errors import LoadError, UsageError
+
+pytestmark = pytest.mark.fastai
 
 CALLS = ["fit(2)", "fit_one_cycle(3, 1e-3)", "fit_flat_cos(1)", "fit_sgdr(2, 1)", "fine_tune(2)", "lr_find()",
          "validate()", "get_preds(with_loss=True)", "fit(1, cbs=[SaveModelCallback()], start_epoch=1)"]
@@ -112,6 +114,7 @@ def test_bad_calls(trained, call, error, text):
     same(before, snapshot(learn))
 
 
+@pytest.mark.subprocess
 def test_cli_call_on_a_saved_model_is_refused(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", "tests/golden/synth.json", "--call", "fit(1)", "-o", "-"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

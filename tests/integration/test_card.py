@@ -2,7 +2,7 @@
 
 Insert (at the end, or at the end of the "Training procedure" section), update, idempotence,
 every byte outside the markers kept (front matter, BOM, CRLF), ``--check``, and errors.
-The end-to-end run with a real learner and ``--call`` is in ``tests/test_publish.py``.
+The end-to-end run with a real learner and ``--call`` is in ``tests/integration/test_publish.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from markdown_it import MarkdownIt
 
 import loopdoc
@@ -199,6 +199,7 @@ def test_card_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup, 
     assert err.startswith(f"Error: {card}:") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.subprocess
 def test_learner_errors_keep_their_codes_and_call_on_saved_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     card = tmp_path / "README.md"
     card.write_text("# C\n", encoding="utf-8")

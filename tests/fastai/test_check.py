@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 from loopdoc.analysis.lint import NEUTRAL_RULES, lint_loop, parse_codes, run_rules, select
 from loopdoc.cli import main
@@ -28,6 +28,8 @@ from loopdoc.model.check import Checked, CheckReport
 from loopdoc.model.documents import check_schema, load_json, validator
 from loopdoc.model.loop import Finding, SourceLocation
 from loopdoc.rendering.check import escape_property, github_line, render_check
+
+pytestmark = [pytest.mark.fastai, pytest.mark.subprocess]
 
 SETUPS = "tests/fixtures/check/setups.py"
 STALE = "examples/stale_names.py"

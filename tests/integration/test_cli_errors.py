@@ -13,19 +13,17 @@ fastai (3–5 s each) say so in a comment.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import BROKEN, PKG_PATH, run_loopdoc, snapshot
 
-ROOT = Path(__file__).resolve().parent.parent
-BROKEN = "tests/fixtures/broken"
-PKG_PATH = ROOT / "tests" / "fixtures" / "pkg"
+pytestmark = pytest.mark.subprocess  # and fastai, for every test that uses a saved model (model_json: cli_models)
+
 KNOWN = b"existing output: must survive every failure byte for byte\n"
 
 # A Python warning as ``warnings.showwarning`` prints it: ``file:line: SomeWarning: message``,
@@ -43,9 +41,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     Returns:
         The finished process, stdout and stderr as text.
     """
-    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(PKG_PATH), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "loopdoc", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return run_loopdoc(*args, env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(PKG_PATH), **(env or {})}, timeout=120)
 
 
 def loopdoc_lines(stderr: str) -> list[str]:
@@ -64,18 +60,10 @@ def loopdoc_lines(stderr: str) -> list[str]:
     return out
 
 
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under ``folder`` with its bytes (``None`` for a folder)."""
-    return {p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
-
-
 @pytest.fixture(scope="session")
-def model_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A valid saved model of ``examples/synth.py``, written once per session by the CLI itself."""
-    path = tmp_path_factory.mktemp("model") / "loop.json"
-    result = run("render", "examples/synth.py", "-o", str(path))
-    assert result.returncode == 0, result.stderr
-    return path
+def model_json(cli_models: dict[str, Path]) -> Path:
+    """A valid saved model of ``examples/synth.py``, written once per session by the CLI itself (``cli_models``)."""
+    return cli_models["examples/synth.py"]
 
 
 # --- the table of failures ----------------------------------------------------------------------------------------
@@ -383,6 +371,7 @@ def test_show_saved_model(model_json: Path) -> None:
     assert "before_fit" in result.stdout
 
 
+@pytest.mark.fastai
 def test_callable_attr_to_stdout_as_json() -> None:  # imports fastai
     """``file.py:make`` calls ``make()`` (its folder on sys.path, so its own imports work); its prints
     go to stderr, so ``-o - --format json`` gives clean JSON on stdout."""
@@ -394,6 +383,7 @@ def test_callable_attr_to_stdout_as_json() -> None:  # imports fastai
     assert not [line for line in loopdoc_lines(result.stderr) if line.startswith("Error")]
 
 
+@pytest.mark.fastai
 def test_package_module_attr(tmp_path: Path) -> None:  # imports fastai
     """``package.module:ATTR`` imports from ``PYTHONPATH`` (here ``tests/fixtures/pkg``) and calls ``ATTR``."""
     out = tmp_path / "loop.json"
@@ -408,23 +398,3 @@ def test_device_output_is_written_in_place(model_json: Path) -> None:
     result = run("render", str(model_json), "--format", "txt", "-o", "/dev/stdout")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Training loop of")
-
-
-def test_failed_write_leaves_existing_output_and_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A write that fails at the last step (disk full, …) is one ``OutputError``; the old file and folder stay as they were."""
-    import errno
-
-    from loopdoc.errors import OutputError
-    from loopdoc.render import write_output
-
-    out = tmp_path / "out.html"
-    out.write_bytes(KNOWN)
-
-    def full(*args: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "replace", full)
-    with pytest.raises(OutputError, match=r"out\.html: cannot write: No space left on device"):
-        write_output("<p>new</p>\n", str(out))
-    assert out.read_bytes() == KNOWN
-    assert [p.name for p in tmp_path.iterdir()] == ["out.html"]

@@ -22,6 +22,8 @@ import loopdoc
 core = pytest.importorskip("fastai.callback.core")
 from fastai.test_utils import synth_dbunch, synth_learner  # noqa: E402
 
+pytestmark = pytest.mark.fastai
+
 EVENTS = list(core._events)
 CANCELS = [core.CancelBatchException, core.CancelTrainException, core.CancelValidException, core.CancelEpochException,
            core.CancelFitException, core.CancelBackwardException, core.CancelStepException]

@@ -1,10 +1,12 @@
 """The static model against a real run: what fastai fires is the ground truth.
 
-For each learner (and each loop call), ``tests/observe.py`` loads it, takes loopdoc's
+For each learner (and each loop call), ``tests/fastai/observe.py`` loads it, takes loopdoc's
 static model, then runs the call for real, recording which callback functions execute
 at each event, in which phase. Every fired event must sit in the model at the same
 phase path with exactly the handlers that ran, in order; where a ``Cancel*Exception``
 stopped an event early, what ran must be the start of the model's list.
+
+Each run is a process of its own; they start together in the background (``prefetch``).
 """
 
 from __future__ import annotations
@@ -12,31 +14,42 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import Future
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import FASTAI_EXAMPLES, ROOT, background, scratch
 from observe import mismatches
+
+pytestmark = [pytest.mark.fastai, pytest.mark.subprocess]
 
 FIXTURES = ["tests/fixtures/learners/model_after_fit.py", "tests/fixtures/learners/no_train_eval.py",
             "tests/fixtures/learners/dispatch_super.py", "tests/fixtures/learners/late_add.py"]
 TRAIN, VALID = ("fit#1", "epoch", "train", "batch"), ("fit#1", "epoch", "validate", "batch")
 
 
+def observation(spec: str, call: str | None = None) -> Future[dict]:
+    """``python tests/fastai/observe.py SPEC OUT [CALL]`` from the repository root, once per session, in the background."""
+    def work() -> dict:
+        out = scratch(f"observe-{spec}-{call}") / "observed.json"
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "fastai" / "observe.py"), spec, str(out), *([call] if call else [])],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(out.read_text())
+
+    return background(f"observe {spec} {call}", work)
+
+
 def observe(spec: str, tmp_path, call: str | None = None) -> dict:
-    out = tmp_path / "observed.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "observe.py"), spec, str(out), *([call] if call else [])],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(out.read_text())
+    return observation(spec, call).result()
 
 
 def fired_at(data: dict) -> set[tuple[tuple[str, ...], str]]:
     return {(tuple(f["path"]), f["event"]) for f in data["observed"]}
 
 
-@pytest.mark.parametrize("spec", EXAMPLES + FIXTURES)
+@pytest.mark.parametrize("spec", FASTAI_EXAMPLES + FIXTURES)
 def test_model_matches_a_real_fit(spec, tmp_path):
     data = observe(spec, tmp_path)
     assert data["observed"], "nothing was recorded"
@@ -112,3 +125,23 @@ def test_call_model_matches_the_real_call(call, tmp_path):
     if "start_epoch" in call:
         assert "SkipToEpoch" in model[(("fit#1", "epoch"), "before_epoch")]
         assert "LogBatch-2" in model[(TRAIN, "after_batch")]  # a second LogBatch, added for this call only
+
+
+def prefetch(items: list[pytest.Item] | None = None) -> None:
+    """Start the runs the selected tests (``items``; ``None``: all) observe."""
+    runs = {"test_custom_example_exercises_cancels_flags_and_dispatch": [("examples/custom_callbacks.py", None)],
+            "test_model_attribute_named_like_an_event_is_not_a_handler": [("tests/fixtures/learners/model_after_fit.py", None)]}
+    for item in items if items is not None else ():
+        params = getattr(item, "callspec", None) and item.callspec.params
+        name = getattr(item, "originalname", item.name)
+        if name == "test_model_matches_a_real_fit":
+            observation(params["spec"])
+        elif name == "test_call_model_matches_the_real_call":
+            observation("examples/custom_callbacks.py", params["call"])
+        for spec, call in runs.get(name, ()):
+            observation(spec, call)
+    if items is None:
+        for spec in FASTAI_EXAMPLES + FIXTURES:
+            observation(spec)
+        for call in CALLS:
+            observation("examples/custom_callbacks.py", call)

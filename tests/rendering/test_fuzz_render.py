@@ -20,9 +20,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 
 import html5lib
+from helpers import ROOT
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -31,7 +31,6 @@ from loopdoc.model import Loop, load_json
 from loopdoc.render import render, write_output
 from loopdoc.rendering.text import printable_text
 
-ROOT = Path(__file__).resolve().parent.parent
 BASE = json.loads((ROOT / "tests" / "golden" / "synth.json").read_text(encoding="utf-8"))
 NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 FRAGMENTS = [

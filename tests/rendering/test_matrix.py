@@ -2,7 +2,7 @@
 
 On the golden models and on hand-built models of other frameworks (a Lightning-shaped loop with module and
 datamodule rows, a Hugging Face-shaped one), which must work without any template change. No fastai.
-The browser side (links land, scrolling, themes, screenshots) is in ``tests/test_browser.py``.
+The browser side (links land, scrolling, themes, screenshots) is in ``tests/integration/test_browser.py``.
 """
 
 from __future__ import annotations
@@ -14,18 +14,15 @@ from pathlib import Path
 
 import html5lib
 import pytest
-from conftest import ROOT
+from helpers import GOLDEN, HOSTILE, ROOT, handmade_loop, handmade_trace
 from markdown_it import MarkdownIt
-from test_render import HOSTILE, _loop
 
 from loopdoc.cli import main
 from loopdoc.model import Callback, Event, Framework, Handler, LearnerSummary, Loop, Phase, load_json
-from loopdoc.model.trace import EventTrace, HandlerTiming, Trace
 from loopdoc.render import render
 from loopdoc.rendering.charts import code_segments, quiet_run, trace_chart, what_it_does
 from loopdoc.rendering.matrix import loop_matrix, svg_layout
 
-GOLDEN = ROOT / "tests" / "golden"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -192,7 +189,7 @@ def test_svg_is_valid_inert_and_deterministic(name: str) -> None:
 
 
 def test_svg_escapes_hostile_names() -> None:
-    loop = _loop(HOSTILE)
+    loop = handmade_loop(HOSTILE)
     text = render(loop, "svg")
     root = ET.fromstring(text)
     names = [r.find(f"{SVG}text").text for r in root.findall(f".//{SVG}g[@class='row']")]
@@ -319,7 +316,7 @@ def test_markdown_matrix_table(cc: Loop) -> None:
 
 
 def test_markdown_matrix_hostile_names_stay_in_their_cells() -> None:
-    loop = _loop(HOSTILE)
+    loop = handmade_loop(HOSTILE)
     table = _md_tables(render(loop, "md"))[0]
     assert all(len(row) == 2 + len(loop.callbacks) for row in table)  # pipes escaped: no cell split
     assert f"after_{HOSTILE['ev_evil'][6:]}" in [row[1] for row in table]
@@ -356,18 +353,8 @@ def test_assets_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 # ---------------------------------------------------------------- the trace chart
 
 
-def _trace(loop: Loop) -> Trace:
-    batch = ("fit", "epoch", "train", "batch")
-    events = (
-        EventTrace(("fit",), "before_fit", 1, (HandlerTiming("TrainEvalCallback", "TrainEvalCallback.before_fit", 1, 0.001, 0.001, 0.001),)),
-        EventTrace(batch, "after_batch", 4, (HandlerTiming("Recorder", "Recorder.after_batch", 4, 0.008, 0.002, 0.003),
-                                             HandlerTiming("TrainEvalCallback", "TrainEvalCallback.after_batch", 4, 0.001, 0.00025, 0.0004))),
-    )
-    return Trace(loop, "fit(1)", 2, events, batch_s=0.04, callback_batch_s=0.009)
-
-
 def test_trace_chart_numbers_and_page(cc: Loop) -> None:
-    trace = _trace(cc)
+    trace = handmade_trace(cc)
     chart = trace_chart(trace)
     assert [(b.callback, b.calls, b.total_pct, b.mean_pct) for b in chart.bars] == [
         ("Recorder", 4, 100.0, 100.0), ("TrainEvalCallback", 5, 25.0, 20.0)]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import html5lib
 import pytest
+from helpers import ROOT
 from markdown_it import MarkdownIt
 
 import loopdoc
@@ -32,7 +33,8 @@ from loopdoc.cli import main
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render, write_output
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.fastai
+
 HOSTILE = "tests/fixtures/hostile/callbacks.py"
 NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
@@ -132,6 +134,7 @@ def test_hostile_model_matches_a_real_run(hostile):
     assert mismatches(model_events(loop), seen["observed"]) == []
 
 
+@pytest.mark.subprocess
 def test_tracing_the_hostile_learner_fails_as_fastai_does(tmp_path, monkeypatch, capsys):
     """A real run stops where fastai stops (sorting by a broken ``order``): one line, exit 4, no output."""
     monkeypatch.chdir(ROOT)
@@ -324,6 +327,7 @@ def exported(tmp_path_factory) -> Path:
     return folder / "export.pkl"
 
 
+@pytest.mark.subprocess
 def test_pickle_needs_trust(exported, tmp_path, capsys):
     out = tmp_path / "loop.html"
     assert main(["render", str(exported), "-o", str(out)]) == 2
@@ -333,6 +337,7 @@ def test_pickle_needs_trust(exported, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.subprocess
 def test_pickle_with_trust_is_the_same_loop(exported, tmp_path, capsys):
     from fastai.test_utils import synth_learner
 
@@ -346,6 +351,7 @@ def test_pickle_with_trust_is_the_same_loop(exported, tmp_path, capsys):
     assert Loop.from_dict(data) == fresh
 
 
+@pytest.mark.subprocess
 def test_pickle_with_a_class_that_is_gone(tmp_path, capsys):
     """A pickle naming a callback class from a module that no longer exists: one line, exit 4."""
     from fastai.test_utils import synth_learner
@@ -372,6 +378,7 @@ def test_pickle_with_a_class_that_is_gone(tmp_path, capsys):
 # --- a noisy learner with a thread that never ends, in a real process ------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_noisy_learner_with_a_lingering_thread():  # imports fastai in a subprocess (~4 s)
     """Megabytes printed through ``print``, ``sys.__stdout__``, fd 1 and a child process all go to stderr; the
     JSON on stdout is clean; loopdoc exits (code 0) although the learner's non-daemon thread never ends."""
@@ -385,67 +392,6 @@ def test_noisy_learner_with_a_lingering_thread():  # imports fastai in a subproc
     for line in ("through sys.__stdout__", "through file descriptor 1", "from a child process", "built the learner"):
         assert line in err, line
     assert len(result.stderr) > 3_000_000
-
-
-# --- atomic output ----------------------------------------------------------------------------------------------------
-
-KNOWN = b"existing output: must survive\n"
-
-
-def test_output_survives_a_write_that_fails_half_way(tmp_path, monkeypatch):
-    """The disk fills up after half the document: the old file keeps its bytes and no temporary file is left."""
-    import errno
-
-    from loopdoc.errors import OutputError
-
-    out = tmp_path / "loop.html"
-    out.write_bytes(KNOWN)
-    real_fdopen = os.fdopen
-
-    class HalfWriter(io.RawIOBase):
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            self.f.write(bytes(data[: len(data) // 2]))
-            self.f.flush()
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: HalfWriter(real_fdopen(fd, mode, *a, **k)))
-    with pytest.raises(OutputError, match="No space left on device"):
-        write_output("<p>" + "x" * 100_000 + "</p>\n", str(out))
-    assert out.read_bytes() == KNOWN
-    assert [p.name for p in tmp_path.iterdir()] == ["loop.html"]
-
-
-def test_output_survives_a_process_killed_mid_write(tmp_path):
-    """SIGKILL half way through writing (nothing can clean up): the old file is whole; only a hidden temporary remains."""
-    if not hasattr(os, "kill") or sys.platform == "win32":
-        pytest.skip("needs POSIX signals")
-    out = tmp_path / "loop.html"
-    out.write_bytes(KNOWN)
-    script = (
-        "import os, signal, sys\n"
-        "from loopdoc.render import write_output\n"
-        "real = os.fdopen\n"
-        "class Killer:\n"
-        "    def __init__(self, f): self.f = f\n"
-        "    def __enter__(self): return self\n"
-        "    def __exit__(self, *exc): self.f.close()\n"
-        "    def write(self, data):\n"
-        "        self.f.write(data[: len(data) // 2]); self.f.flush(); os.fsync(self.f.fileno())\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "os.fdopen = lambda fd, mode='r', *a, **k: Killer(real(fd, mode, *a, **k))\n"
-        "write_output('<p>' + 'x' * 100000 + '</p>\\n', sys.argv[1])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script, str(out)], cwd=ROOT, capture_output=True, timeout=60)
-    assert result.returncode == -9, result.stderr
-    assert out.read_bytes() == KNOWN
-    left = [p.name for p in tmp_path.iterdir() if p.name != "loop.html"]
-    assert all(name.startswith(".loop.html.") and name.endswith(".tmp") for name in left), left
 
 
 # --- unreadable learner files -----------------------------------------------------------------------------------------
@@ -470,6 +416,7 @@ def test_unreadable_learner_file(tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file")
 def test_unreadable_learner_file_for_real(tmp_path, capsys):
     learner = tmp_path / "secret.py"
@@ -478,36 +425,3 @@ def test_unreadable_learner_file_for_real(tmp_path, capsys):
     assert main(["render", str(learner), "-o", str(tmp_path / "x.html")]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "secret.py" in err[0] and "ermission denied" in err[0]
-
-
-# --- the cache of compiled templates ----------------------------------------------------------------------------------
-
-
-def test_template_cache_is_used_and_never_breaks_a_render(tmp_path, monkeypatch):
-    """Same bytes with and without the cache; a corrupt, truncated or impossible cache only means compiling again;
-    an edited template is compiled afresh (the cache checks the source)."""
-    loop = Loop.from_dict(json.loads((ROOT / "tests" / "golden" / "synth.json").read_text(encoding="utf-8")))
-    monkeypatch.setenv("LOOPDOC_CACHE_DIR", "")
-    plain = render(loop, "html")
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("LOOPDOC_CACHE_DIR", str(cache))
-    assert render(loop, "html") == plain
-    files = sorted((cache / "templates-html").iterdir())
-    assert files, "compiled templates were cached"
-    assert render(loop, "html") == plain
-    for f in files:
-        f.write_bytes(f.read_bytes()[:40])
-    assert render(loop, "html") == plain
-    for f in files:
-        f.write_bytes(b"not a cache file")
-    assert render(loop, "html") == plain
-    (tmp_path / "a_file").write_text("in the way")
-    monkeypatch.setenv("LOOPDOC_CACHE_DIR", str(tmp_path / "a_file" / "cache"))
-    assert render(loop, "html") == plain
-    monkeypatch.setenv("LOOPDOC_CACHE_DIR", str(cache))
-    theme = tmp_path / "theme"
-    theme.mkdir()
-    (theme / "loop.txt.jinja").write_text("first {{ title }}\n")
-    assert render(loop, "txt", template_dir=theme).startswith("first ")
-    (theme / "loop.txt.jinja").write_text("second {{ title }}\n")
-    assert render(loop, "txt", template_dir=theme).startswith("second ")
