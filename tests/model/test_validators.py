@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from loopdoc.model import _validators, codegen
 from loopdoc.model.documents import _validator, schema, schema_problem, trace_schema
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 DOCUMENTS = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(GOLDEN.glob("*.json"))}
 
 
