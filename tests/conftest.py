@@ -1,16 +1,53 @@
-"""Shared fixtures: the repository root and the shipped example learners."""
+"""Fixtures every test folder shares. Shared names and functions are in ``tests/helpers.py`` (tests import that, never
+this file or each other); this folder is on ``sys.path`` because it holds this ``conftest.py`` and no ``__init__.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pytest
+from helpers import ROOT, SPECS
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("lightning_"))
-"""The fastai examples."""
-LIGHTNING_EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("lightning_*.py"))
-"""The PyTorch Lightning examples (``tests/test_lightning*.py``; goldens in ``tests/golden/``)."""
+FIXTURE_MARKS = {"cli_models": ("fastai", "lightning", "subprocess")}
+"""Session fixtures that need a framework or start processes mark every test that uses them."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & FIXTURE_MARKS.keys():
+            for mark in FIXTURE_MARKS[fixture]:
+                item.add_marker(mark)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow work the selected tests will wait for, in test order (``helpers.background``): the session's
+    ``cli_models``, and each test module's ``prefetch(items)`` (given the module's selected tests)."""
+    if session.config.option.collectonly:
+        return
+    seen: set[object] = set()
+    for item in session.items:
+        if "cli_models" in getattr(item, "fixturenames", ()) and "cli_models" not in seen:
+            seen.add("cli_models")
+            for spec in SPECS:
+                helpers.cli_json(spec)
+        module = getattr(item, "module", None)
+        if module is not None and module not in seen:
+            seen.add(module)
+            if callable(getattr(module, "prefetch", None)):
+                module.prefetch([other for other in session.items if getattr(other, "module", None) is module])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    helpers.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cli_models() -> dict[str, Path]:
+    """Every spec of ``helpers.SPECS`` rendered to JSON by the real command line, each in its own process (started
+    together in the background: ``helpers.cli_json``)."""
+    futures = {spec: helpers.cli_json(spec) for spec in SPECS}
+    return {spec: future.result() for spec, future in futures.items()}
 
 
 @pytest.fixture

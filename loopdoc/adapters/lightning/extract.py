@@ -24,11 +24,11 @@ list is the one the call will use: ``trainer.callbacks`` merged with ``configure
 Lightning's own ``_CallbackConnector._attach_model_callbacks`` run on a stand-in Trainer (the real one
 is not written). Conditions (sanity check, accumulation, validation interval, checkpoint placement,
 LR schedulers) are stated from the built Trainer's settings; each one also has a Python expression over
-a phase occurrence (``Meta.when``) that ``tests/test_lightning_truth.py`` evaluates against real runs.
+a phase occurrence (``Meta.when``) that ``tests/lightning/test_lightning_truth.py`` evaluates against real runs.
 
 User code that runs here: ``configure_callbacks()`` (once) and ``configure_optimizers()`` (once, to read
 the LR schedulers; guarded: if it raises, their places are "possible"). Nothing is trained, written or
-changed (``tests/test_lightning.py::test_loading_changes_nothing``).
+changed (``tests/lightning/test_lightning.py::test_loading_changes_nothing``).
 """
 
 from __future__ import annotations

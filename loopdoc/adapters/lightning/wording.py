@@ -6,7 +6,7 @@ same code): the dispatch helpers of ``trainer/call.py``, the loops of ``loops/fi
 ``loops/optimization/automatic.py`` and ``manual.py``, ``trainer/trainer.py`` (``_run``,
 ``_run_stage``, ``_run_sanity_check``), ``trainer/connectors/checkpoint_connector.py``
 (``dump_checkpoint``), ``core/hooks.py`` and ``core/module.py`` (the base hooks); each was
-checked against real runs (``tests/test_lightning_truth.py``). Imports nothing of Lightning:
+checked against real runs (``tests/lightning/test_lightning_truth.py``). Imports nothing of Lightning:
 rendering a saved model reads ``WORDING`` without it.
 """
 
