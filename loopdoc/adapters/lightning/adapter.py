@@ -17,6 +17,7 @@ from ...model.trace import Trace
 from .calls import CALLS
 from .creation import watch_trainers
 from .lib import PACKAGES, trainer_class
+from .rules import RULES
 from .wording import WORDING
 
 
@@ -32,10 +33,12 @@ class LightningAdapter:
         modules: ``("pytorch_lightning", "lightning")``.
         suffixes: ``()``: no file format of its own.
         warning_modules: torch's and Lightning's modules, whose import-time warnings are not the user's concern.
+        rules: ``loopdoc check``'s Lightning rules (``rules.RULES``; ``Linting``).
     """
 
     name = "lightning"
     wording = WORDING
+    rules = RULES
     calls = CALLS
     trace_call = None
     modules = ("pytorch_lightning", "lightning")
@@ -93,6 +96,25 @@ class LightningAdapter:
             main = sys.modules.get("__main__")
             namespace = dict(vars(main)) if main is not None else {}
         return extract(trainer, loaded_from=loaded_from, call=call, namespace=namespace, observation=observation)
+
+    def facts(self, trainer: Any, loop: Loop, namespace: dict[str, Any], observation: Any = None) -> Any:
+        """``facts.lint_facts``: the ``LintFacts`` of ``loop`` for ``loopdoc check`` (``Linting``).
+
+        Args:
+            trainer: the live Trainer.
+            loop: its model, from ``loop``.
+            namespace: the module's globals.
+            observation: ``creation.Observed`` for this Trainer, or ``None``.
+
+        Returns:
+            The facts.
+        """
+        from .facts import lint_facts
+
+        if not namespace:
+            main = sys.modules.get("__main__")
+            namespace = dict(vars(main)) if main is not None else {}
+        return lint_facts(trainer, loop, namespace, observation)
 
     def trace(self, trainer: Any, static: Loop, call: str | None, namespace: dict[str, Any], batches: int) -> Trace:
         """Run the call for real (``recorder.run_trace``), capped, writing only under a temporary folder.

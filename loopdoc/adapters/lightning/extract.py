@@ -140,7 +140,18 @@ def plan(trainer: Any, *, loaded_from: str, call: str | None = None, namespace: 
         notes=tuple(builder.notes),
         flows=tuple(builder.flows()),
     )
+    objects = [*builder.callbacks, builder.model, *([builder.dm] if builder.dm is not None else [])]
+    _LAST[:] = [(loop, {builder.ids[id(obj)]: obj for obj in objects})]
     return loop, builder.meta
+
+
+_LAST: list[tuple[Loop, dict[str, Any]]] = []  # the last model built only: a worker answers one request at a time
+
+
+def extracted(loop: Loop) -> dict[str, Any] | None:
+    """The live objects behind ``loop``'s callback ids (callbacks, LightningModule, DataModule) when ``loop`` is the
+    model ``plan`` built last (the same object), else ``None`` (``facts.lint_facts``)."""
+    return _LAST[0][1] if _LAST and _LAST[0][0] is loop else None
 
 
 def _versions(lib: Lightning) -> dict[str, str]:
