@@ -36,6 +36,16 @@ def _at(cb: CallbackFacts, m: Member | None = None) -> tuple[Any, int | None]:
     return cb.source, cb.column
 
 
+def _masked(facts: LintFacts, error: str) -> str:
+    """When a call fails, ``_interrupt`` (``trainer/call.py``) calls ``on_exception`` on every object of the callbacks:
+    a non-Callback without it raises AttributeError there, which replaces ``error`` (as its ``__context__``)."""
+    lacking = [cb.callback for cb in facts.callbacks if not cb.is_callback and _fails(cb.extra.get("object"), "on_exception")]
+    if not lacking:
+        return ""
+    return (f"; then Lightning calls `on_exception` on `{lacking[0]}`, which has none, so the {error} reaches you as the "
+            "context of an AttributeError (LD201)")
+
+
 def _version(facts: LintFacts) -> str:
     return f"{facts.framework} {facts.version}"
 
@@ -68,7 +78,8 @@ def check_rejected(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             yield Finding("", "", f"`{call}` raises NotImplementedError before any `setup` hook runs: `{m.owner}` defines "
                                   f"`{m.name}`, which Lightning 2.0 removed, and {_version(facts)}'s "
                                   f"`trainer/configuration_validator.py` rejects a LightningModule that has it "
-                                  f"(use `{instead}` and keep the outputs yourself, #16520)", *_at(cb, m), cb.callback, m.name)
+                                  f"(use `{instead}` and keep the outputs yourself, #16520)" + _masked(facts, "NotImplementedError"),
+                          *_at(cb, m), cb.callback, m.name)
 
 
 def check_wrong_object(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
@@ -130,6 +141,7 @@ def check_signature(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
                 message += " (Lightning 2.0 removed its `outputs` argument)"
             elif kind == "module" and {"trainer", "pl_module"} & set(extra):
                 message += " (`(trainer, pl_module)` are a Callback's arguments)"
+            message += _masked(facts, "TypeError")
             yield Finding("", "", message, *_at(cb, m), cb.callback, event.name)
 
 
@@ -143,15 +155,35 @@ def check_not_a_callback(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             continue
         obj = cb.extra.get("object")
         name = type(obj).__qualname__
-        missing = next((hook for hook in order if _get(obj, hook) is None), None)
+        missing = next((hook for hook in order if _fails(obj, hook)), None)
         message = (f"`{cb.callback}` is not a Lightning `Callback`: `Trainer(callbacks=...)` accepts it, and Lightning "
                    f"calls `getattr(callback, hook)(trainer, pl_module, ...)` on every object of `trainer.callbacks` at "
                    "every hook")
         if missing is not None:
-            message += f", so `{call}` raises AttributeError: `{name}` has no `{missing}`, the first Callback hook the call reaches"
+            lacks = f"`{missing}`" if not _has(obj, missing) else f"`state_key`, which Lightning reads to call its `{missing}`"
+            also = "" if missing == "on_exception" or not _fails(obj, "on_exception") else (
+                ", and the same at `on_exception`, which Lightning calls on it when the call fails")
+            first = ", the first Callback hook of the call" if missing == order[0] else ""
+            message += f", so `{call}` raises AttributeError at `{missing}`{first}: `{name}` has no {lacks}{also}"
         else:
             message += f": each method of `{name}` named like a hook runs as a Callback's would"
         yield Finding("", "", message, cb.source, cb.column, cb.callback, None)
+
+
+def _has(obj: Any, name: str) -> bool:
+    try:
+        getattr(obj, name)
+    except Exception:
+        return False
+    return True
+
+
+def _fails(obj: Any, hook: str) -> bool:
+    """Whether ``_call_callback_hooks`` raises AttributeError for ``obj`` at ``hook``: ``getattr(obj, hook)`` without a
+    default, then, when that is callable, ``obj.state_key`` for the profiler's action name (``trainer/call.py``)."""
+    if not _has(obj, hook):
+        return True
+    return _get(obj, hook) is not None and not _has(obj, "state_key")
 
 
 def _get(obj: Any, name: str) -> Any:
