@@ -238,3 +238,18 @@ def test_findings_in_every_rendered_output(setups, fmt):
     for f in setups.loop.findings:
         assert f.code in out, (fmt, f.code)
     assert "tests/fixtures/check/lightning_setups.py" in out
+
+
+def test_why_no_rule_for_two_callbacks_of_one_class(setups, tmp_path):
+    """The README's reason for having no duplicate-callback rule: ``Trainer(...)`` raises for two stateful callbacks
+    with one ``state_key``, and two ``ModelCheckpoint`` in one folder keep both files (``-v1``)."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    folder = tmp_path / "ckpt"
+    for twins in ([ModelCheckpoint(dirpath=folder), ModelCheckpoint(dirpath=folder)], [EarlyStopping("v"), EarlyStopping("v")]):
+        with pytest.raises(RuntimeError, match="more than one stateful callback"):
+            pl.Trainer(callbacks=twins, logger=False, default_root_dir=str(tmp_path))
+    both = [ModelCheckpoint(dirpath=folder, monitor="v"), ModelCheckpoint(dirpath=folder)]
+    assert run(setups.ns, tmp_path, callbacks=both, enable_checkpointing=True) is None
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=2-v1.ckpt", "epoch=0-step=2.ckpt"]
