@@ -370,7 +370,7 @@ def test_card_of_a_lightning_model(runs):
     code, text = runs["out"]["card"]
     assert code == 0, text
     readme = (runs["card"] / "README.md").read_text(encoding="utf-8")
-    assert "<!-- loopdoc:start -->" in readme and "accumulate_grad_batches=2" in readme and readme.index("Text.") < readme.index("loopdoc:start")
+    assert "<!-- loopdoc:start " in readme and "accumulate_grad_batches=2" in readme and readme.index("Text.") < readme.index("loopdoc:start")
 
 
 def test_diff_of_two_lightning_loops():
