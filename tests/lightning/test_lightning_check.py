@@ -253,3 +253,38 @@ def test_why_no_rule_for_two_callbacks_of_one_class(setups, tmp_path):
     both = [ModelCheckpoint(dirpath=folder, monitor="v"), ModelCheckpoint(dirpath=folder)]
     assert run(setups.ns, tmp_path, callbacks=both, enable_checkpointing=True) is None
     assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=2-v1.ckpt", "epoch=0-step=2.ckpt"]
+
+
+def test_signatures_lightning_does_call(setups, tmp_path):
+    """No LD107 for signatures that match what Lightning passes although the base has defaults there: a module's
+    ``optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)`` and ``configure_gradient_clipping(optimizer,
+    gradient_clip_val, gradient_clip_algorithm)``, a callback's ``on_validation_batch_end`` with a required
+    ``dataloader_idx`` is not claimed either way; a real fit runs the first two."""
+    from loopdoc.adapters.lightning.rules import check_signature
+
+    ns = setups.ns
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure):
+        ns["CALLS"].append("optimizer_step")
+        optimizer.step(closure=optimizer_closure)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val, gradient_clip_algorithm):
+        ns["CALLS"].append("configure_gradient_clipping")
+
+    Module = type("Stepping", (ns["Clean"],), {"optimizer_step": optimizer_step,
+                                               "configure_gradient_clipping": configure_gradient_clipping})
+    assert run(ns, tmp_path, module=Module()) is None
+    assert ns["CALLS"] == ["optimizer_step", "configure_gradient_clipping"] * 2  # clipping inside the step, after the closure
+    import pytorch_lightning as pl
+
+    from loopdoc.adapters.lightning.extract import extract
+    from loopdoc.adapters.lightning.facts import lint_facts
+
+    with quiet_in_root():
+        trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+        names = {"model": Module(), "dl": ns["loader"]()}
+        loop = extract(trainer, loaded_from="x.py", call="fit(model, dl)", namespace=names)
+        facts = lint_facts(trainer, loop, names)
+    assert {"optimizer_step", "configure_gradient_clipping"} <= {e.name for _, e in loop.iter_events() if e.handlers}
+    assert list(check_signature(loop, facts)) == []

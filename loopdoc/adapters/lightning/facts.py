@@ -195,7 +195,8 @@ def passed(lib: Lightning, kind: str, hook: str) -> tuple[list[str], list[str]] 
 
     Read from the base class's signature (``Callback`` for callbacks, ``LightningModule`` / ``LightningDataModule``):
     its parameters without a default (a Callback's start with ``trainer``, ``pl_module``); ``stage`` by keyword
-    (``trainer/call.py`` calls ``setup(stage=fn)`` / ``teardown(stage=fn)``). ``None`` when the base takes
+    (``trainer/call.py`` calls ``setup(stage=fn)`` / ``teardown(stage=fn)``); and ``PASSED_TOO``; ``dataloader_idx``
+    counts as passed (Lightning passes it only with several loaders). ``None`` when the base takes
     ``*args`` (``training_step``) or has no such hook.
     """
     base = {"callback": lib.Callback, "module": lib.LightningModule, "datamodule": lib.LightningDataModule}.get(kind)
@@ -210,4 +211,15 @@ def passed(lib: Lightning, kind: str, hook: str) -> tuple[list[str], list[str]] 
         return None
     required = [p.name for p in params if p.default is p.empty]
     keywords = [n for n in required if n == "stage"]
-    return [n for n in required if n not in keywords], keywords
+    positional = [n for n in required if n not in keywords]
+    more_positional, more_keywords = PASSED_TOO.get((kind, hook), ((), ()))
+    if any(p.name == "dataloader_idx" for p in params) and "dataloader_idx" not in positional:
+        positional.append("dataloader_idx")  # passed with several loaders only: counted as passed, so never a false claim
+    return [*positional, *more_positional], [*keywords, *more_keywords]
+
+
+PASSED_TOO: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("module", "optimizer_step"): (("optimizer_closure",), ()),  # loops/optimization/automatic.py: positional
+    ("module", "configure_gradient_clipping"): ((), ("gradient_clip_val", "gradient_clip_algorithm")),  # precision.py
+}
+"""Arguments with a default in the base signature that Lightning 2.6 passes all the same (``passed``)."""
