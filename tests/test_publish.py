@@ -231,8 +231,10 @@ def test_mkdocs_material_toc_and_lenient_failure(builds: dict[str, Build]) -> No
     page = b.page("site/index.html")
     _one_document(page)
     toc = _toc_links(page, r'<div class="md-sidebar md-sidebar--secondary".*?<div class="md-content"')
-    for anchor in ("phase-fit", "phase-fit-epoch-train-batch", "phase-fit-epoch-validate-batch", "callbacks", "broken"):
+    for anchor in ("phase-fit", "phase-fit-epoch-train", "phase-fit-epoch-validate", "callbacks", "broken"):
         assert anchor in toc
+    # max_heading_depth 3 (the default): the batch loops are nested blocks, not headings
+    assert "phase-fit-epoch-train-batch" not in toc and '<details open class="loopdoc-phase" id="phase-fit-epoch-train-batch">' in page
     # lenient: a warning in the log and a warning box in the page, the build goes on
     assert re.search(r"WARNING\s+-\s+loopdoc: index\.md: ::: loopdoc \S*broken_learner\.py: .*RuntimeError: boom", b.output), b.output
     box = page[page.index("admonition warning loopdoc-error"):]
@@ -311,14 +313,18 @@ def test_sphinx_build(builds: dict[str, Build]) -> None:
     assert "does not declare if it is safe for parallel" not in b.output
     page = b.page("_build/loop.html")
     _one_document(page)
-    for section in ('<section id="phase-create">', '<section id="phase-fit">', '<section id="phase-fit-epoch-train-batch">',
+    for section in ('<section id="phase-create">', '<section id="phase-fit">', '<section id="phase-fit-epoch-train">',
                     '<section id="callbacks">'):
         assert section in page
+    # below max_heading_depth (3): an admonition titled with the phase, not a section
+    assert re.search(r'<div class="loopdoc-phase admonition" id="phase-fit-epoch-train-batch">\s*<p class="admonition-title">batch</p>', page)
     assert re.search(r'<h2>fit<a class="headerlink" href="#phase-fit"', page)  # nested below the page title (h1)
-    assert "call <code>fine_tune(2)</code>" in page and "TrainEvalCallback" in page
+    assert re.search(r'call <code class="docutils literal notranslate"><span class="pre">fine_tune\(2\)</span></code>', page)
+    assert "TrainEvalCallback" in page
     toctree = b.page("_build/index.html")
-    for anchor in ("loop.html#phase-fit", "loop.html#phase-fit-epoch-validate-batch", "loop.html#callbacks", "saved.html#phase-fit"):
+    for anchor in ("loop.html#phase-fit", "loop.html#phase-fit-epoch-validate", "loop.html#callbacks", "saved.html#phase-fit"):
         assert f'href="{anchor}"' in toctree
+    assert 'href="loop.html#phase-fit-epoch-validate-batch"' not in toctree
     # lenient: a warning at the directive's line, and a warning box in the page
     assert re.search(r"loop\.rst:11: WARNING: loopdoc \S*broken_learner\.py: .*RuntimeError: boom in the learner", b.output), b.output
     assert '<div class="admonition warning">' in page and "loopdoc could not document" in page
