@@ -207,7 +207,9 @@ class _Converter:
         title = _SPACE.sub(" ", summary.text()).strip() if summary is not None else ""
         node = self.identify(nodes.admonition(classes=[*el.classes()]), el)
         node += nodes.title(title, title)
-        node += self.blocks([c for c in el.children if c is not summary])
+        body = nodes.container(classes=["loopdoc-phase-body"])  # the text builder runs paragraphs of an admonition together
+        body += self.blocks([c for c in el.children if c is not summary])
+        node += body
         return node
 
     def table(self, el: _Element, classes: list[str]) -> nodes.table:
