@@ -199,8 +199,12 @@ def _open(browser, url: str, width: int, scheme: str = "light"):
     return context, page
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, at: str) -> None:
+    """A screenshot of the viewport with the element of id ``at`` scrolled to its top, once the theme's scripts have settled."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("(id) => document.getElementById(id).scrollIntoView()", at)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    page.evaluate("(id) => document.getElementById(id).scrollIntoView()", at)  # again, after a sticky header moved it
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
@@ -285,9 +289,8 @@ def test_sphinx_theme_in_the_browser(hosts: dict[str, Build], chromium, serve_di
                 background = page.evaluate("getComputedStyle(document.querySelector('#callbacks code.literal')).backgroundColor")
                 if theme == "furo":
                     assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
-                _shot(page, f"sphinx-{theme}-callbacks-{width}-{scheme}")
-                page.evaluate("document.getElementById('phase-fit-epoch-train-batch').scrollIntoView()")
-                _shot(page, f"sphinx-{theme}-batch-{width}-{scheme}")
+                _shot(page, f"sphinx-{theme}-callbacks-{width}-{scheme}", "callbacks")
+                _shot(page, f"sphinx-{theme}-batch-{width}-{scheme}", "phase-fit-epoch-train-batch")
             finally:
                 context.close()
 
@@ -363,9 +366,8 @@ def test_material_callbacks_table_keeps_identifiers_whole(hosts: dict[str, Build
                 m = view.evaluate(_TABLE_BOX, [".loopdoc-table table", ".md-content"])  # material's column
                 assert m["pageScroll"] <= m["inner"], (width, m)
                 assert m["boxRight"] <= min(m["mainRight"], m["inner"]) + 1 and (m["scrolls"] or width > 390), (width, m)
-                _shot(view, f"material-callbacks-{width}-{scheme}")
-                view.evaluate("document.getElementById('phase-fit-epoch-train-batch').scrollIntoView()")
-                _shot(view, f"material-batch-{width}-{scheme}")
+                _shot(view, f"material-callbacks-{width}-{scheme}", "callbacks")
+                _shot(view, f"material-batch-{width}-{scheme}", "phase-fit-epoch-train-batch")
             finally:
                 context.close()
 
