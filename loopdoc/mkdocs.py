@@ -60,7 +60,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from .errors import LoopdocError
-from .publish import HOST_CSS, FailureBox, LoopCache, PublishOptions, failure_box
+from .publish import HOST_CSS, FailureBox, LoopCache, PublishOptions, failure_box, warnings_logged
 from .rendering.fragment import FragmentPart, fragment_parts
 
 log = get_plugin_logger(__name__)
@@ -230,10 +230,11 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         level, prefix = options.pop("_level"), options.pop("_prefix")
         settings = self.site.merged(**options)
         try:
-            loop = self.cache.get(spec, settings.call, self.working_dir)
-            parts = fragment_parts(loop, verbose=settings.verbose, heading_level=level, title=settings.title,
-                                   id_prefix=prefix, show_callbacks=settings.callbacks, source_url=settings.source_url,
-                                   max_heading_depth=settings.max_heading_depth)
+            with warnings_logged(lambda line: log.debug(f"{where}: ::: loopdoc {spec}: {line}")):
+                loop = self.cache.get(spec, settings.call, self.working_dir)
+                parts = fragment_parts(loop, verbose=settings.verbose, heading_level=level, title=settings.title,
+                                       id_prefix=prefix, show_callbacks=settings.callbacks, source_url=settings.source_url,
+                                       max_heading_depth=settings.max_heading_depth)
         except LoopdocError as e:
             message = f"{where}: ::: loopdoc {spec}: {e}"
             if not settings.lenient:

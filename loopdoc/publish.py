@@ -14,10 +14,12 @@ output: each line goes to the host's log at debug level (``on_output``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,26 @@ def failure_box(spec: str, error: LoopdocError) -> FailureBox:
         The ``FailureBox``.
     """
     return FailureBox(f"loopdoc could not document {spec}", str(error))
+
+
+@contextlib.contextmanager
+def warnings_logged(log: Callable[[str], None]) -> Iterator[None]:
+    """Run the body with the Python warnings it raises passed to ``log``, one line each, instead of shown.
+
+    In a docs build loopdoc's own work (loading the framework adapters' modules, rendering) runs
+    in the host's process, and mkdocs shows every Python warning as an INFO line with a stack
+    trace; a host wraps that work in this and logs the lines at debug level.
+
+    Args:
+        log: called as ``log("FutureWarning: message (file.py:12)")`` for each warning, after the body.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                log(f"{w.category.__name__}: {' '.join(str(w.message).split())} ({w.filename}:{w.lineno})")
 
 
 def spec_file(spec: str, working_dir: str | os.PathLike[str]) -> Path | None:

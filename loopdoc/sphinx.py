@@ -51,7 +51,7 @@ from sphinx.util.docutils import SphinxDirective
 from . import __version__
 from .doctree import fragment_nodes
 from .errors import LoopdocError
-from .publish import HOST_CSS, LoopCache, PublishOptions, failure_box, spec_file
+from .publish import HOST_CSS, LoopCache, PublishOptions, failure_box, spec_file, warnings_logged
 from .rendering.fragment import FragmentPart, fragment_parts
 
 logger = logging.getLogger(__name__)
@@ -95,12 +95,13 @@ class LoopdocDirective(SphinxDirective):
             return [self.state.document.reporter.error(f"loopdoc {spec}: {e}", line=self.lineno)]
         try:
             self._depend(spec_file(spec, folder))
-            loop = _CACHE.get(spec, settings.call, folder)
-            count = self.env.new_serialno("loopdoc")  # 0, 1, … within this document
-            parts = fragment_parts(loop, verbose=settings.verbose, heading_level=1, title=settings.title,
-                                   id_prefix="" if count == 0 else f"loop{count + 1}-",
-                                   show_callbacks=settings.callbacks, source_url=settings.source_url,
-                                   max_heading_depth=settings.max_heading_depth)
+            with warnings_logged(lambda line: logger.verbose(f"loopdoc {spec}: {line}", location=self.get_location())):
+                loop = _CACHE.get(spec, settings.call, folder)
+                count = self.env.new_serialno("loopdoc")  # 0, 1, … within this document
+                parts = fragment_parts(loop, verbose=settings.verbose, heading_level=1, title=settings.title,
+                                       id_prefix="" if count == 0 else f"loop{count + 1}-",
+                                       show_callbacks=settings.callbacks, source_url=settings.source_url,
+                                       max_heading_depth=settings.max_heading_depth)
         except LoopdocError as e:
             return self._failure(spec, e, settings)
         finally:

@@ -572,3 +572,27 @@ def test_host_css_is_inert() -> None:
     assert not re.search(r"url\(|@import|content\s*:|expression\(|javascript:", HOST_CSS)
     selectors = re.findall(r"^([^/{][^{]*)\{", HOST_CSS, re.M)
     assert selectors and all("loopdoc-" in s for s in selectors), selectors
+
+
+def test_in_process_warnings_reach_the_mkdocs_log_at_debug_only(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A warning raised in the mkdocs process while loopdoc works (an adapter module's import, say) is a DEBUG line,
+    not the INFO line with a stack trace mkdocs makes of it (and not an error under this suite's ``-W error``)."""
+    import logging
+    import warnings
+
+    from loopdoc import mkdocs as plugin_module
+
+    real = plugin_module.fragment_parts
+
+    def noisy(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn_explicit("an import-time deprecation", FutureWarning, "torch/__init__.py", 3, module="torch")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plugin_module, "fragment_parts", noisy)
+    plugin = plugin_module.LoopdocPlugin()
+    plugin.working_dir = ROOT
+    with caplog.at_level(logging.DEBUG):
+        parts, failed = plugin.expand(str(CC), {"_level": 2, "_prefix": ""})
+    assert parts and failed is None
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if "import-time deprecation" in r.getMessage()]
+    assert logged == [(logging.DEBUG, f"loopdoc: (page): ::: loopdoc {CC}: FutureWarning: an import-time deprecation (torch/__init__.py:3)")]
