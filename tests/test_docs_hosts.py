@@ -32,7 +32,7 @@ from typing import Any
 import html5lib
 import pytest
 from conftest import ROOT
-from test_browser import ARGS, CHROMIUM, SHOTS, _unavailable
+from test_browser import SHOTS
 from test_publish import IMG, SCRIPT, Build, _hostile_model, _write
 
 from loopdoc.errors import LoadError
@@ -154,18 +154,9 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    """One Chromium for this module (skipped without it, as in ``test_browser``)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+def chromium(browser):
+    """The session's Chromium (conftest's ``browser``)."""
+    return browser
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
