@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +111,8 @@ def _resolve(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, 
 
 
 def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = False, timeout: float | None = None,
-          debug: bool = False, isolated: bool = True, cwd: str | None = None) -> Pending:
+          debug: bool = False, isolated: bool = True, cwd: str | None = None,
+          output: Callable[[str], None] | None = None) -> Pending:
     """Start resolving a spec without waiting: two learners load at once (``loopdoc diff``).
 
     Args:
@@ -120,6 +121,10 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
         trust_pickle, timeout, debug, isolated: as for ``resolve``.
         cwd: the working directory to load in (relative paths in ``spec`` start there, and
             source paths in the model are shown relative to it); ``None``: this process's.
+        output: ``None``: what the user's code prints (and the frameworks' warnings) goes to this
+            process's stderr, as on the command line; else each line of it (without its line end) is
+            passed to ``output`` as the worker answers, and nothing reaches stderr (the docs-site
+            plugins log it). Not used in-process.
 
     Returns:
         A ``Pending``; use it as a context manager (it stops its worker and removes a git export on exit).
@@ -131,7 +136,7 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
     pending = Pending(spec)
     try:
         with working_directory(cwd):
-            pending.begin(op, trust_pickle, timeout, debug, isolated, cwd)
+            pending.begin(op, trust_pickle, timeout, debug, isolated, cwd, output)
     except BaseException:
         pending.close()
         raise
@@ -154,7 +159,7 @@ class Pending:
         self._exported: Any = None
 
     def begin(self, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, isolated: bool,
-              cwd: str | None = None) -> None:
+              cwd: str | None = None, output: Callable[[str], None] | None = None) -> None:
         """Read a saved model now, or start the worker (see ``start`` for the arguments)."""
         target = self.spec
         if target.startswith(GIT_PREFIX):
@@ -172,7 +177,7 @@ class Pending:
             self._done = Resolved(_saved(target, op), (os.path.abspath(target),))
             return
         self._worker = Worker(target, op, trust=trust, timeout=timeout, debug=debug, isolated=isolated, shown=self.spec,
-                              cwd=cwd)
+                              cwd=cwd, output=output)
         self._stack.callback(self._worker.close)
 
     def result(self) -> Resolved:
@@ -238,7 +243,8 @@ class Worker:
     """
 
     def __init__(self, spec: str, op: dict[str, Any], *, trust: bool = False, timeout: float | None = None,
-                 debug: bool = False, isolated: bool = True, shown: str | None = None, cwd: str | None = None) -> None:
+                 debug: bool = False, isolated: bool = True, shown: str | None = None, cwd: str | None = None,
+                 output: Callable[[str], None] | None = None) -> None:
         """Start loading ``spec`` and running ``op``.
 
         Args:
@@ -250,9 +256,10 @@ class Worker:
             isolated: ``False`` to run in this process.
             shown: the spec as the user gave it, for messages (``git:REV:PATH``).
             cwd: the working directory to load in; ``None``: this process's.
+            output: where the worker's stdout and stderr go, line by line (see ``start``); ``None``: this process's stderr.
 
         Raises:
-            LoadError: the worker process could not be started.
+            LoadError: the worker process could not be started (or its output file could not be made).
         """
         self.spec, self.shown, self.timeout = spec, shown or spec, timeout
         self._doing = "running" if op["what"] == "trace" else "loading"
@@ -261,22 +268,31 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._cwd = cwd
+        self._output = output
+        self._log: Any = None  # the file the worker's output goes to, read as it grows (output given)
+        self._partial = b""
         if not isolated:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)
             return
+        sink = 2  # the user's prints go to our stderr (file descriptor 2), never to our stdout
+        if output is not None:
+            sink = self._open_log()
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
                    "requests": req_r, "answers": ans_w}
         try:
-            # The user's prints go to our stderr (file descriptor 2), never to our stdout.
             self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
-                                          stdin=subprocess.DEVNULL, stdout=2, pass_fds=(req_r, ans_w), cwd=cwd)
+                                          stdin=subprocess.DEVNULL, stdout=sink, stderr=None if sink == 2 else sink,
+                                          pass_fds=(req_r, ans_w), cwd=cwd)
         except OSError as e:
             for fd in (req_r, req_w, ans_r, ans_w):
                 os.close(fd)
             raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
+        finally:
+            if sink != 2:
+                os.close(sink)
         os.close(req_r)
         os.close(ans_w)
         self._requests = os.fdopen(req_w, "w", encoding="utf-8")
@@ -342,7 +358,43 @@ class Worker:
             self._proc.kill()
             self._proc.wait()
             raise
+        finally:
+            self._drain(final=True)
         self._proc = None
+
+    # -- the worker's output, when captured ---------------------------------
+    def _open_log(self) -> int:
+        """An unlinked temporary file for the worker's stdout and stderr; returns the descriptor the worker writes to.
+
+        The worker writes through its own descriptor opened with ``O_APPEND`` and this process
+        reads through another, so reading never moves where the worker writes.
+        """
+        try:
+            fd, path = tempfile.mkstemp(prefix="loopdoc-worker-", suffix=".log")
+            try:
+                os.close(fd)
+                sink = os.open(path, os.O_WRONLY | os.O_APPEND)
+                self._log = open(path, "rb")  # noqa: SIM115 - closed in _drain(final=True)
+            finally:
+                os.unlink(path)
+        except OSError as e:
+            raise LoadError(f"{self.shown}: cannot make a file for the worker's output: {e.strerror or e}") from e
+        return sink
+
+    def _drain(self, final: bool = False) -> None:
+        """Pass the complete lines the worker has written since the last call to ``output`` (all of it when ``final``)."""
+        if self._log is None or self._output is None:
+            return
+        data = self._partial + self._log.read()
+        lines = data.split(b"\n")
+        self._partial = b"" if final else lines.pop()
+        if final and lines and not lines[-1]:
+            lines.pop()
+        for line in lines:
+            self._output(line.decode("utf-8", "replace").rstrip("\r"))
+        if final:
+            self._log.close()
+            self._log = None
 
     # -- internals ---------------------------------------------------------
     def _deadline(self) -> float | None:
@@ -369,6 +421,7 @@ class Worker:
             self._proc.wait()
             raise
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self._drain()
         try:
             return json.loads(line.decode("utf-8"))
         except ValueError as e:
@@ -411,7 +464,9 @@ def _document(payload: dict[str, Any], shown: str) -> Any:
     """The document of an answer, or its error raised as the loopdoc error class it names."""
     if not payload.get("ok"):
         cls = _ERRORS.get(str(payload.get("error")), LoopdocError)
-        raise cls(str(payload.get("message") or f"{shown}: failed"))
+        error = cls(str(payload.get("message") or f"{shown}: failed"))
+        error.files = tuple(str(f) for f in payload.get("files") or ())
+        raise error
     data = payload["document"]
     if payload.get("kind") == "trace":
         from .model.trace import Trace

@@ -18,7 +18,7 @@ Request (``sys.argv[1]``, JSON): ``spec``, ``trust`` (allow pickles), ``timeout`
 ``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors).
 An operation: ``{"what": "loop" | "trace", "call": str | null, "batches": int}``. An
 answer: ``{"ok": true, "kind": "loop" | "trace", "document": {...}, "files": [...]}`` or
-``{"ok": false, "error": "LoadError", "message": "..."}``.
+``{"ok": false, "error": "LoadError", "message": "...", "files": [...]}`` (the user's files read before it failed).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
     if debug:
         traceback.print_exception(error)
     if isinstance(error, LoopdocError):
-        return {"ok": False, "error": type(error).__name__, "message": str(error)}
+        return {"ok": False, "error": type(error).__name__, "message": str(error), "files": list(error.files)}
     try:
         text = " ".join(str(error).split())
     except Exception:
