@@ -3,7 +3,7 @@
     loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
     loopdoc show SPEC [--verbose]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
-    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
+    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source]
     loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (format from its extension: .txt, .md, .html, .json); default - (the terminal)")
     d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     _lazy_help(d.add_argument("--ignore", action="append", default=[], metavar="WHAT"), _ignore_help)
+    d.add_argument("--strict-source", action="store_true",
+                   help="also report source line numbers that changed (by default code that only moved down a file is no change)")
 
     k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
@@ -197,7 +199,7 @@ def _diff_command(args: argparse.Namespace) -> int:
     ignore = parse_ignore(args.ignore)
     with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
         a, b = old.result().document, new.result().document
-    diff = diff_loops(a, b, ignore)
+    diff = diff_loops(a, b, ignore, strict_source=args.strict_source)
     color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
     write_output(render_diff(diff, fmt, color=color), args.output)
     return 0 if diff.same else 1
