@@ -125,9 +125,15 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
         A ``Pending``; use it as a context manager (it stops its worker and removes a git export on exit).
 
     Raises:
-        LoopdocError: a failure found before any user code runs (a malformed spec, a git error).
+        LoopdocError: a failure found before any user code runs (a malformed spec, a git error,
+            a ``call`` that is no Python call or names a method no installed adapter accepts:
+            ``loopdoc.calls.check_call``, before any worker starts).
     """
     op = op or {"what": "loop", "call": None}
+    if op.get("call") is not None:
+        from .calls import check_call
+
+        check_call(op["call"])
     pending = Pending(spec)
     try:
         with working_directory(cwd):
