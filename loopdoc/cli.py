@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     loading.add_argument("--trust-pickle", action="store_true",
                          help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
                               "contains, so pass this only for files you trust")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
     p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        The exit code: 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
+        The exit code: 2 with the help on stderr when no command is given (``loopdoc`` alone: a
+        script that runs ``loopdoc $EMPTY`` must not pass); 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
         stale section; on failure one line ``Error: …`` on stderr (after the traceback with
         ``--debug``) and the code ``loopdoc.errors.exit_code`` gives for the error and the
         command (130 when interrupted; 1 for an unexpected exception, a bug, which the line says).
@@ -170,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `loopdoc` alone: the whole help, not argparse's one-line error; still a usage error
+        sys.stderr.write(parser.format_help())
+        return 2
     args.debug = debug = args.debug or args.debug_top
     try:
         return COMMANDS[args.command](args)

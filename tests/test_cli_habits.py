@@ -91,3 +91,19 @@ def test_bad_call_in_a_real_process_imports_nothing(tmp_path):
                                         "fit_one_cycle, fit_flat_cos, fit_sgdr, fine_tune, lr_find, validate, get_preds"]
     proc = run("show", f"{FIX}/marker.py", "--call", "fit(1)", env=env)
     assert proc.returncode == 4 and marker.read_text() == "imported\n", proc.stderr
+
+
+# ---------------------------------------------------------------- `loopdoc` alone
+
+
+def test_loopdoc_alone_prints_the_help_and_exits_2(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: loopdoc ") and "show the full traceback on error" in err
+    for command in ("render", "show", "trace", "diff", "card"):
+        assert f"\n    {command} " in err
+    proc = run()
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("usage: loopdoc ")
+    proc = run("rendr")  # an unknown command is still argparse's one-line error
+    assert proc.returncode == 2 and proc.stderr.startswith("Error: loopdoc: argument COMMAND: invalid choice: 'rendr'")
+    assert len(proc.stderr.splitlines()) == 1
