@@ -12,6 +12,8 @@ on purpose). Public API:
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import Any
 
 from .errors import LoopdocError
@@ -22,13 +24,17 @@ __version__ = "0.1.0"
 __all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace_learner"]
 
 
-def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
+def loop(trainer: Any, *, loaded_from: str | None = None, cbs: Any = None, call: str | None = None,
          namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
     """Return the ``Loop`` of a call on a live trainer, without training or changing it.
 
     Args:
         trainer: a fastai ``Learner`` (or any framework's trainer an installed adapter knows).
-        loaded_from: how to name its origin in the model.
+        loaded_from: how to name its origin in the model (and so the title, "Training loop of …").
+            ``None``: the name the caller's code binds ``trainer`` to (``loopdoc.loop(learn)`` in a
+            notebook cell gives ``"learn"``: its local names, then its global ones, first bound to this
+            very object; names starting with ``_``, such as IPython's ``_``/``_3``, are skipped), else
+            ``"<learner>"``. Only the caller's frame is read; nothing is evaluated or changed.
         cbs: callbacks (instances or classes, or a list of them) to list as if the call added
             them (fastai: ``fit(cbs=...)``); classes are instantiated with no arguments.
         call: the call to document, e.g. ``"fine_tune(2)"`` or ``"get_preds()"``;
@@ -47,8 +53,31 @@ def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call:
     if adapter is None:
         raise TypeError(f"not a trainer loopdoc knows: {type(trainer).__qualname__} (installed adapters: "
                         f"{', '.join(a.name for a in _adapters())})")
+    if loaded_from is None:
+        loaded_from = _name_in_caller(trainer, sys._getframe(1)) or "<learner>"
     return adapter.loop(trainer, loaded_from=loaded_from, call=call, namespace=namespace or {}, observation=at_create,
                         extra_callbacks=cbs)
+
+
+def _name_in_caller(obj: object, frame: FrameType | None) -> str | None:
+    """The first public name ``frame`` binds to ``obj`` itself (by identity): its locals, then its globals; else ``None``.
+
+    Reads the two namespaces only (no attribute of any value is looked up, nothing is evaluated),
+    so a user's object cannot run code here. At a notebook cell's top level both are the
+    notebook's namespace.
+    """
+    if frame is None:
+        return None
+    try:
+        for scope in (frame.f_locals, frame.f_globals):
+            for name, value in list(scope.items()):
+                if value is obj and isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+                    return name
+    except Exception:  # a namespace that cannot be read (an exotic frame)
+        return None
+    finally:
+        del frame  # no reference cycle through the frame
+    return None
 
 
 def _adapters() -> Any:

@@ -9,15 +9,19 @@ loopdoc's model of the real loop. Importing it imports ``fastai.learner``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from . import loop
+from . import _name_in_caller, loop
 from .adapters.fastai import ADAPTER
 from .rendering.documents import render
 
 
 def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> None:
     """Print the training loop of ``self.fit``: every event, in every phase, with the callbacks that run.
+
+    The title names the learner as the calling code does (``learner.show_training_loop()`` →
+    "Training loop of learner"), else ``learn``.
 
     Args:
         self: the ``Learner``.
@@ -29,7 +33,8 @@ def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> Non
     Raises:
         TypeError: an item of ``cbs`` is not a ``Callback`` or ``Callback`` class.
     """
-    print(render(loop(self, loaded_from="learn", cbs=cbs), "txt", verbose=verbose), end="")
+    name = _name_in_caller(self, sys._getframe(1)) or "learn"
+    print(render(loop(self, loaded_from=name, cbs=cbs), "txt", verbose=verbose), end="")
 
 
 ADAPTER.patch_trainer("show_training_loop", show_training_loop)

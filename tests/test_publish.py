@@ -390,8 +390,8 @@ def test_cache_loads_once_per_spec_and_refuses_a_call_on_a_saved_model(tmp_path:
 
 def test_notebook_views() -> None:
     loop = load_json(str(GOLDEN / "custom_callbacks.json"))
-    html = loop._repr_html_()
-    assert html.startswith('<div class="loopdoc">') and html.endswith("</div>\n")
+    html = loop._repr_html_()  # a collapsed <details> around the fragment: tests/test_notebook.py
+    assert html.startswith('<details class="loopdoc-notebook">') and html.endswith("</div>\n</details>\n")
     for tag in ("<html", "<head", "<body", "<style", "<script", "<link"):
         assert tag not in html
     html5lib.HTMLParser(strict=True).parseFragment(html)

@@ -339,8 +339,27 @@ class Loop:
             flows=tuple(_flow(f) for f in data.get("flows", ())),
         )
 
+    def __repr__(self) -> str:
+        """One line, for ``repr()`` and a notebook's ``text/plain``: ``<Loop fastai 2.8.12 fit of examples/synth.py:learn:
+        3 callbacks, 24 events>`` (events: distinct event names). Computed here, without the renderer."""
+        return f"<Loop {self.headline()}>"
+
+    def headline(self) -> str:
+        """What the loop is, in one line: ``"fastai 2.8.12 fit of examples/synth.py:learn: 3 callbacks, 24 events"``.
+
+        Returns:
+            Framework and version, the call, ``loaded_from``, the number of callbacks and of distinct
+            event names (an event that fires in several phases counts once), as the model holds them
+            (not escaped; a renderer escapes it).
+        """
+        events = len({event.name for _, event in self.iter_events()})
+        n = len(self.callbacks)
+        return (f"{self.framework.name} {self.framework.version} {self.call} of {self.learner.loaded_from}: "
+                f"{n} callback{'' if n == 1 else 's'}, {events} event{'' if events == 1 else 's'}")
+
     def _repr_html_(self) -> str:
-        """Jupyter's HTML view: an HTML fragment (not a page), titled, verbose; see ``loopdoc.rendering.notebook``."""
+        """Jupyter's HTML view: a collapsed ``<details>`` whose summary is the headline, the HTML fragment inside;
+        see ``loopdoc.rendering.notebook``."""
         return _notebook("html", self)
 
     def _repr_markdown_(self) -> str:
@@ -431,7 +450,8 @@ def _node(d: dict[str, Any]) -> Node:
 
 
 def _notebook(kind: str, loop: Loop) -> str:
-    """The model layer's one back-edge: the notebook views call the renderer.
+    """The model layer's one back-edge: the notebook views call the renderer. Every ``_repr_*_`` method of
+    ``Loop`` (a notebook's views) goes through this one function (``tests/test_notebook.py`` checks).
 
     Imported lazily, when Jupyter asks for a view, so that the model imports nothing else of
     loopdoc (nor jinja2) at module level.
