@@ -1,7 +1,7 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
     loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
-    loopdoc show SPEC [--verbose]
+    loopdoc show SPEC [--verbose] [--color auto|always|never]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source]
     loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     loading.add_argument("--trust-pickle", action="store_true",
                          help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
                               "contains, so pass this only for files you trust")
+    coloring = argparse.ArgumentParser(add_help=False)
+    coloring.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                          help="colour terminal text: auto (the default) when stdout is a terminal and NO_COLOR is "
+                               "unset or empty, always, or never")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
     p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
@@ -103,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    s = sub.add_parser("show", parents=[common, loading], help="print the loop as a tree in the terminal")
+    s = sub.add_parser("show", parents=[common, loading, coloring], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout], help="run a call for real (capped) and record events, callbacks and time",
+    t = sub.add_parser("trace", parents=[common, timeout, coloring], help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
@@ -122,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
     t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
 
-    d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
+    d = sub.add_parser("diff", parents=[common, coloring], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -205,7 +209,7 @@ def _diff_command(args: argparse.Namespace) -> int:
     with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
         a, b = old.result().document, new.result().document
     diff = diff_loops(a, b, ignore, strict_source=args.strict_source)
-    color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
+    color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
     write_output(render_diff(diff, fmt, color=color), args.output)
     return 0 if diff.same else 1
 
@@ -221,9 +225,18 @@ def _card_command(args: argparse.Namespace) -> int:
 
 
 def _show_command(args: argparse.Namespace) -> int:
-    """``loopdoc show``: the text tree on stdout."""
-    write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
+    """``loopdoc show``: the text tree on stdout, coloured as ``--color`` says (``_want_color``)."""
+    color = _want_color(args.color, sys.stdout, os.environ)
+    write_output(render(_load_loop(args), "txt", verbose=args.verbose, color=color), "-")
     return 0
+
+
+def _want_color(choice: str, stream: Any, environ: Any) -> bool:
+    """``--color``: ``always``, ``never``, or ``auto`` = ``_use_color`` (a terminal, ``NO_COLOR`` unset or empty).
+
+    The command-line flag overrides ``NO_COLOR``, as https://no-color.org asks.
+    """
+    return True if choice == "always" else False if choice == "never" else _use_color(stream, environ)
 
 
 def _use_color(stream: Any, environ: Any) -> bool:
@@ -246,7 +259,8 @@ def _trace_command(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
     result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug).document
-    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
+    color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
+    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static, color=color), args.output)
     return 0
 
 

@@ -9,13 +9,18 @@ run without importing fastai; the few that do say so.
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
 import loopdoc.resolve
+from loopdoc import load_json
 from loopdoc.calls import check_call, loop_calls
 from loopdoc.cli import main
 from loopdoc.errors import UsageError
@@ -107,3 +112,99 @@ def test_loopdoc_alone_prints_the_help_and_exits_2(capsys):
     proc = run("rendr")  # an unknown command is still argparse's one-line error
     assert proc.returncode == 2 and proc.stderr.startswith("Error: loopdoc: argument COMMAND: invalid choice: 'rendr'")
     assert len(proc.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- colour
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def in_pty(args: list[str], *, tty: str = "stdout", env: dict[str, str] | None = None, cwd: Path = ROOT,
+           timeout: float = 120) -> tuple[int, bytes, bytes]:
+    """Run ``python -m loopdoc ARGS`` with ``tty`` (``"stdout"`` or ``"stderr"``) on a pseudo-terminal, the other on a pipe.
+
+    ``NO_COLOR`` is unset unless ``env`` sets it.
+
+    Returns:
+        ``(exit code, what reached the terminal, what reached the pipe)``.
+    """
+    master, slave = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    full_env.update({"PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", **(env or {})})
+    streams = {"stdout": slave, "stderr": subprocess.PIPE} if tty == "stdout" else {"stdout": subprocess.PIPE, "stderr": slave}
+    proc = subprocess.Popen([sys.executable, "-m", "loopdoc", *args], cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, **streams)
+    os.close(slave)
+    piped = proc.stderr if tty == "stdout" else proc.stdout
+    assert piped is not None
+    pipe_fd = piped.fileno()
+    out = {master: bytearray(), pipe_fd: bytearray()}
+    open_fds = set(out)
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [], timeout)
+        assert ready, f"no output for {timeout} s"
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: every holder of the terminal's slave side has closed it
+                chunk = b""
+            if chunk:
+                out[fd] += chunk
+            else:
+                open_fds.discard(fd)
+    os.close(master)
+    piped.close()
+    return proc.wait(timeout=timeout), bytes(out[master]), bytes(out[pipe_fd])
+
+
+@pytest.mark.parametrize("name", ["synth", "custom_callbacks", "tabular"])
+def test_coloured_text_is_the_plain_text_with_ansi_codes(name):
+    from loopdoc.render import render
+
+    loop = load_json(str(GOLDEN / f"{name}.json"))
+    for verbose in (False, True):
+        plain, coloured = render(loop, "txt", verbose=verbose), render(loop, "txt", verbose=verbose, color=True)
+        assert ANSI.sub("", coloured) == plain and coloured != plain
+    assert render(loop, "txt") == (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
+    coloured = render(loop, "txt", color=True)
+    assert "\x1b[36mbefore_batch\x1b[0m" in coloured  # event names cyan
+    assert "\x1b[1;32mtrain\x1b[0m" in coloured and "\x1b[1;33mvalidate\x1b[0m" in coloured  # training green, validation yellow
+    assert "\x1b[1;32m[run_train]\x1b[0m" in coloured and "\x1b[1;33m[run_valid]\x1b[0m" in coloured  # filters by stage
+    assert "\x1b[1mRecorder\x1b[0m" in coloured  # callbacks bold
+    for fmt in ("md", "html", "json"):
+        assert render(loop, fmt, color=True) == render(loop, fmt)
+
+
+def test_color_flag_and_no_color(capsys, monkeypatch):
+    model = str(GOLDEN / "custom_callbacks.json")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for choice, env, coloured in [("always", {}, True), ("never", {}, False), ("auto", {}, False),  # capsys: not a terminal
+                                  ("always", {"NO_COLOR": "1"}, True)]:  # the flag overrides NO_COLOR
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert main(["show", model, "--color", choice]) == 0
+        out = capsys.readouterr().out
+        assert bool(ANSI.search(out)) is coloured, (choice, env)
+    assert main(["diff", model, model, "--color", "always"]) == 0 and "\x1b[1mloopdoc diff" in capsys.readouterr().out
+    from loopdoc.cli import _want_color
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    assert _want_color("auto", Tty(), {}) and not _want_color("auto", Tty(), {"NO_COLOR": "x"})
+    assert _want_color("auto", Tty(), {"NO_COLOR": ""})  # empty: as unset (no-color.org)
+    assert not _want_color("never", Tty(), {}) and _want_color("always", None, {"NO_COLOR": "1"})
+
+
+def test_show_is_coloured_on_a_real_terminal_only():
+    model = str(GOLDEN / "custom_callbacks.json")
+    code, terminal, _ = in_pty(["show", model])
+    text = terminal.decode("utf-8").replace("\r\n", "\n")
+    assert code == 0 and "\x1b[36mafter_create\x1b[0m" in text
+    assert ANSI.sub("", text) == (GOLDEN / "custom_callbacks.txt").read_text(encoding="utf-8")
+    code, terminal, _ = in_pty(["show", model], env={"NO_COLOR": "1"})
+    assert code == 0 and b"\x1b[" not in terminal
+    proc = run("show", model)  # a pipe
+    assert proc.returncode == 0 and proc.stdout == (GOLDEN / "custom_callbacks.txt").read_text(encoding="utf-8")
