@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import LoopdocError, UsageError, exit_code
+from .progress import reporting, wanted
 from .rendering.documents import render
 from .rendering.links import check_source_url
 from .rendering.output import FORMATS, check_output, format_for, write_output
@@ -88,13 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     loading.add_argument("--trust-pickle", action="store_true",
                          help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
                               "contains, so pass this only for files you trust")
+    quieting = argparse.ArgumentParser(add_help=False)
+    quieting.add_argument("--quiet", "-q", action="store_true",
+                          help="no progress line while loading (shown only when stderr is a terminal)")
     coloring = argparse.ArgumentParser(add_help=False)
     coloring.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                           help="colour terminal text: auto (the default) when stdout is a terminal and NO_COLOR is "
                                "unset or empty, always, or never")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
-    p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading, quieting], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -107,12 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    s = sub.add_parser("show", parents=[common, loading, coloring], help="print the loop as a tree in the terminal")
+    s = sub.add_parser("show", parents=[common, loading, quieting, coloring], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout, coloring], help="run a call for real (capped) and record events, callbacks and time",
+    t = sub.add_parser("trace", parents=[common, timeout, quieting, coloring],
+                       help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
     t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
 
-    d = sub.add_parser("diff", parents=[common, coloring], help="compare two loops; exit 0 same, 1 different, 2 error",
+    d = sub.add_parser("diff", parents=[common, quieting, coloring], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -139,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strict-source", action="store_true",
                    help="also report source line numbers that changed (by default code that only moved down a file is no change)")
 
-    k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
+    k = sub.add_parser("card", parents=[common, quieting], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
                                    "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
                                    "every other byte. A new section goes at the end of the 'Training procedure' section, "
@@ -182,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.debug = debug = args.debug or args.debug_top
     try:
-        return COMMANDS[args.command](args)
+        with reporting(wanted(sys.stderr, quiet=getattr(args, "quiet", True))):  # a command without --quiet loads nothing
+            return COMMANDS[args.command](args)
     except (Exception, KeyboardInterrupt) as e:
         if isinstance(e, LoopdocError):
             message = str(e)

@@ -267,24 +267,36 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._cwd = cwd
+        self._progress: Any = None
         if not isolated:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)
             return
+        from .progress import active
+
+        self._progress = active()
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        # The user's prints go to our stderr (file descriptor 2), never to our stdout; while a progress
+        # line is shown, through a pipe that loopdoc.progress relays, so they never land inside the line.
+        out_r, out_w = os.pipe() if self._progress is not None else (None, 2)
         request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
-                   "requests": req_r, "answers": ans_w}
+                   "requests": req_r, "answers": ans_w, "progress": self._progress is not None}
         try:
-            # The user's prints go to our stderr (file descriptor 2), never to our stdout.
             self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
-                                          stdin=subprocess.DEVNULL, stdout=2, pass_fds=(req_r, ans_w), cwd=cwd)
+                                          stdin=subprocess.DEVNULL, stdout=out_w, stderr=None if out_r is None else out_w,
+                                          pass_fds=(req_r, ans_w), cwd=cwd)
         except OSError as e:
-            for fd in (req_r, req_w, ans_r, ans_w):
+            for fd in (req_r, req_w, ans_r, ans_w, *((out_r, out_w) if out_r is not None else ())):
                 os.close(fd)
             raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
         os.close(req_r)
         os.close(ans_w)
+        if self._progress is not None:
+            assert out_r is not None
+            os.close(out_w)
+            self._progress.relay(out_r)
+            self._progress.begin(self, f"loading {self.shown}")
         self._requests = os.fdopen(req_w, "w", encoding="utf-8")
         self._answers = ans_r
         self._started = time.monotonic()
@@ -296,7 +308,10 @@ class Worker:
             LoopdocError: as ``resolve``.
         """
         if self._first is None:
-            self._first = self._read(self._deadline())
+            try:
+                self._first = self._read(self._deadline())
+            finally:
+                self._end_progress()
         return Resolved(_document(self._first, self.shown), tuple(self._first.get("files", ())))
 
     def ask(self, op: dict[str, Any]) -> Any:
@@ -333,6 +348,7 @@ class Worker:
 
     def close(self) -> None:
         """End the worker (it exits when its request pipe closes; killed if it does not within ``GRACE`` seconds)."""
+        self._end_progress()
         if self._proc is None:
             return
         with contextlib.suppress(OSError):
@@ -351,11 +367,16 @@ class Worker:
         self._proc = None
 
     # -- internals ---------------------------------------------------------
+    def _end_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.end(self)
+
     def _deadline(self) -> float | None:
         return None if not self.timeout else self._started + self.timeout + GRACE
 
     def _read(self, deadline: float | None) -> dict[str, Any]:
-        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``)."""
+        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``); progress lines
+        (``{"progress": TEXT}``) on the way go to the progress line."""
         assert self._proc is not None
         try:
             while b"\n" not in self._buffer:
@@ -376,9 +397,14 @@ class Worker:
             raise
         line, _, self._buffer = self._buffer.partition(b"\n")
         try:
-            return json.loads(line.decode("utf-8"))
+            payload = json.loads(line.decode("utf-8"))
         except ValueError as e:
             raise InternalError(f"{self.shown}: internal error: the worker's answer is not JSON ({e})") from e
+        if isinstance(payload, dict) and "progress" in payload:  # what the worker is doing; the answer follows
+            if self._progress is not None:
+                self._progress.detail(self, str(payload["progress"]))
+            return self._read(deadline)
+        return payload
 
     def _death(self) -> LoopdocError:
         """The error for a worker that ended without answering: the user's code ended or crashed the process."""

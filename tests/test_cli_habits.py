@@ -208,3 +208,82 @@ def test_show_is_coloured_on_a_real_terminal_only():
     assert code == 0 and b"\x1b[" not in terminal
     proc = run("show", model)  # a pipe
     assert proc.returncode == 0 and proc.stdout == (GOLDEN / "custom_callbacks.txt").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- loading progress
+
+STATUS = re.compile(rb"\r[^\r\n]*\x1b\[K")  # a drawn or erased status line: "\r", the line, erase to its end
+
+
+def visible_output(terminal: bytes) -> bytes:
+    """What stays on screen once every status line is erased: the terminal's bytes without the status draws (and CR LF as LF)."""
+    return STATUS.sub(b"", terminal.replace(b"\r\n", b"\n"))
+
+
+def status_lines(terminal: bytes) -> list[str]:
+    """The status lines drawn, without the spinner and seconds, each once, in order."""
+    lines = [m.group()[1:-3].decode("utf-8") for m in STATUS.finditer(terminal.replace(b"\r\n", b"\n"))]
+    return list(dict.fromkeys(re.sub(r" \S( \d+ s)?$", "", line) for line in lines if line))
+
+
+def test_progress_line_while_loading_then_erased():
+    """stderr on a terminal: the line names the file, then the framework once the worker imports it; the learner's
+    own output is written above it (never inside it); the line is erased before the Error line."""
+    spec = f"{FIX}/imports_fastai.py"
+    code, terminal, stdout = in_pty(["show", spec], tty="stderr")
+    assert code == 3 and stdout == b""
+    assert status_lines(terminal) == [f"loading {spec}…", f"loading {spec} (importing fastai)…"]
+    plain = run("show", spec)  # not a terminal: no progress, the same output
+    assert plain.returncode == 3 and "loading" not in plain.stderr
+    assert visible_output(terminal).decode("utf-8") == plain.stderr
+    assert plain.stderr.splitlines() == ["a line the learner printed", f"Error: {spec}: defines no Learner at module level; "
+                                                                       "it defines no functions either"]
+    last = list(STATUS.finditer(terminal))[-1]  # the line is erased before the Error line
+    assert last.group() == b"\r\x1b[K" and terminal[last.end():].replace(b"\r\n", b"\n").endswith(f"\n{plain.stderr.splitlines()[1]}\n".encode())
+
+
+def test_quiet_shows_no_progress():
+    code, terminal, _ = in_pty(["show", f"{FIX}/imports_fastai.py", "--quiet"], tty="stderr")
+    assert code == 3 and b"loading" not in terminal and b"\x1b[K" not in terminal
+    assert terminal.replace(b"\r\n", b"\n").startswith(b"a line the learner printed\n")
+    code, terminal, _ = in_pty(["show", f"{FIX}/imports_fastai.py"], tty="stderr", env={"TERM": "dumb"})
+    assert code == 3 and b"loading" not in terminal
+
+
+def test_progress_relays_output_in_order(tmp_path):
+    """``Progress`` on a pipe standing in for the terminal: relayed chunks come out whole and in order, above the line."""
+    from loopdoc.progress import Progress
+
+    screen_r, screen_w = os.pipe()
+    data_r, data_w = os.pipe()
+    with open(screen_w, "w", encoding="utf-8", closefd=True) as screen:
+        progress = Progress(screen)
+        progress.begin("a", "loading a.py")
+        progress.relay(data_r)
+        progress.detail("a", "importing fastai")
+        os.write(data_w, b"half a line, ")
+        os.write(data_w, b"then its end\n")
+        progress.begin("b", "loading b.py")
+        os.write(data_w, b"\x1b[1mbold\x1b[0m\n")
+        os.close(data_w)
+        progress.end("a")
+        progress.end("a")  # again: nothing
+        progress.write("a message\n")
+        progress.close()
+    with open(screen_r, "rb") as f:
+        terminal = f.read()
+    assert visible_output(terminal) == b"half a line, then its end\n\x1b[1mbold\x1b[0m\na message\n"
+    lines = status_lines(terminal)
+    assert lines[:2] == ["loading a.py…", "loading a.py (importing fastai)…"] and lines[-1] == "loading b.py…"
+    assert "loading a.py (importing fastai), loading b.py…" in lines
+    assert terminal.endswith(b"\r\x1b[K")  # erased at the end
+
+
+def test_progress_of_a_real_trace():  # imports fastai (~6 s)
+    """A real learner: the framework, then the run, on the terminal; the document on stdout, untouched."""
+    code, terminal, stdout = in_pty(["trace", "examples/synth.py", "--batches", "1"], tty="stderr")
+    assert code == 0, terminal[-2000:]
+    assert status_lines(terminal)[:3] == ["loading examples/synth.py…", "loading examples/synth.py (importing fastai)…",
+                                          "loading examples/synth.py (running fit(1))…"]
+    assert stdout.decode("utf-8").startswith("Trace of fit(1) on examples/synth.py:learn\n") and b"\x1b" not in stdout
+    assert list(STATUS.finditer(terminal))[-1].group() == b"\r\x1b[K"  # erased (fastai's own output may follow)
