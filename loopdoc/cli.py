@@ -1,6 +1,6 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL] [--watch]
     loopdoc show SPEC [--verbose] [--color auto|always|never]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source]
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "links relative paths outside the framework's own packages")
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    p.add_argument("--watch", action="store_true",
+                   help="render again whenever the learner's files change (the learner file and the modules beside it "
+                        "that it imports); Ctrl-C stops, exit 0. Needs watchfiles (pip install 'loopdoc[watch]')")
 
     s = sub.add_parser("show", parents=[common, loading, quieting, coloring], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
@@ -279,17 +282,34 @@ def _render_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    text = render(_load_loop(args), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
-                  source_url=args.source_url)
-    write_output(text, args.output)
-    return 0
+
+    def render_once() -> tuple[str, ...]:
+        resolved = _resolve(args)
+        write_output(render(resolved.document, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                            source_url=args.source_url), args.output)
+        return resolved.files
+
+    if not args.watch:
+        render_once()
+        return 0
+    from .watch import check_watchable, watch
+
+    check_watchable(args.spec, args.output)
+    # What to watch until a render has read the files: the spec's file (without its :ATTR).
+    first = args.spec if os.path.isfile(args.spec) else (args.spec.rpartition(":")[0] or args.spec)
+    return watch(render_once, [first], quiet=args.quiet)
 
 
 def _load_loop(args: argparse.Namespace) -> Any:
     """The spec's loop for ``render`` and ``show`` (``loopdoc.resolve.resolve``, within ``--timeout``)."""
+    return _resolve(args).document
+
+
+def _resolve(args: argparse.Namespace) -> Any:
+    """``loopdoc.resolve.resolve`` of the spec: the loop and the files it was read from."""
     from .resolve import resolve
 
-    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
+    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
 
 
 COMMANDS = {"render": _render_command, "show": _show_command, "trace": _trace_command, "diff": _diff_command,

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -287,3 +288,119 @@ def test_progress_of_a_real_trace():  # imports fastai (~6 s)
                                           "loading examples/synth.py (running fit(1))…"]
     assert stdout.decode("utf-8").startswith("Trace of fit(1) on examples/synth.py:learn\n") and b"\x1b" not in stdout
     assert list(STATUS.finditer(terminal))[-1].group() == b"\r\x1b[K"  # erased (fastai's own output may follow)
+
+
+# ---------------------------------------------------------------- render --watch
+
+CBS = '''"""Callbacks of the watched learner (a sibling module it imports)."""
+
+from fastai.callback.core import Callback
+
+
+class Clip(Callback):
+    order = {order}
+
+    def before_step(self):
+        pass
+'''
+LEARNER = '''from fastai.test_utils import synth_learner
+
+from cbs import Clip
+
+learn = synth_learner(n_trn=8, n_val=4, cbs=[Clip()])
+'''
+
+
+class Lines:
+    """A process's stderr read line by line, each wait bounded (not a timed assertion: a hang fails instead of blocking)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+        assert proc.stderr is not None
+        self.proc, self.fd, self.timeout, self.buffer, self.seen = proc, proc.stderr.fileno(), timeout, b"", []
+
+    def until(self, predicate) -> str:
+        """Read lines until one satisfies ``predicate``; return it (every line read is kept in ``seen``)."""
+        while True:
+            while b"\n" in self.buffer:
+                line, _, self.buffer = self.buffer.partition(b"\n")
+                text = line.decode("utf-8", "replace")
+                self.seen.append(text)
+                if predicate(text):
+                    return text
+            ready, _, _ = select.select([self.fd], [], [], self.timeout)
+            assert ready, f"no line for {self.timeout} s; so far: {self.seen[-20:]}"
+            chunk = os.read(self.fd, 65536)
+            assert chunk, f"the process ended ({self.proc.wait()}); its lines: {self.seen[-20:]}"
+            self.buffer += chunk
+
+
+def watching(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "loopdoc", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """Ctrl-C, as a terminal sends it (SIGINT); the exit code and the rest of stderr."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    with proc.stderr:
+        return code, proc.stderr.read().decode("utf-8", "replace")
+
+
+def test_watch_renders_again_when_a_sibling_module_changes(tmp_path):  # imports fastai twice (~12 s)
+    """The learner imports ``cbs.py``: editing it re-renders (with the module imported anew); Ctrl-C exits 0."""
+    (tmp_path / "learner.py").write_text(LEARNER, encoding="utf-8")
+    (tmp_path / "cbs.py").write_text(CBS.format(order=5), encoding="utf-8")
+    out = tmp_path / "loop.md"
+    proc = watching(["render", "learner.py", "-o", "loop.md", "--watch"], tmp_path)
+    try:
+        lines = Lines(proc)
+        assert lines.until(lambda t: t.startswith("rendered")) == \
+            "rendered; watching 2 files (cbs.py, learner.py) for changes (Ctrl-C to stop)"
+        assert "| `Clip` | 5 |" in out.read_text(encoding="utf-8")
+        (tmp_path / "cbs.py").write_text(CBS.format(order=7), encoding="utf-8")
+        assert lines.until(lambda t: t.startswith("changed")) == "changed: cbs.py"
+        lines.until(lambda t: t.startswith("rendered"))
+        assert "| `Clip` | 7 |" in out.read_text(encoding="utf-8")
+    finally:
+        code, rest = stop(proc)
+    assert code == 0 and rest.splitlines()[-1:] == ["stopped watching"], rest
+    assert not [t for t in lines.seen + rest.splitlines() if t.startswith(("Error", "Traceback"))]
+
+
+def test_watch_reports_an_error_and_goes_on(tmp_path):
+    """A saved model (no fastai): made invalid, one Error line and the output kept; fixed, rendered again."""
+    model = tmp_path / "loop.json"
+    golden = (GOLDEN / "synth.json").read_text(encoding="utf-8")
+    model.write_text(golden, encoding="utf-8")
+    out = tmp_path / "loop.txt"
+    proc = watching(["render", "loop.json", "-o", "loop.txt", "--watch"], tmp_path)
+    try:
+        lines = Lines(proc)
+        assert lines.until(lambda t: t.startswith("rendered")) == "rendered; watching 1 file (loop.json) for changes (Ctrl-C to stop)"
+        first = out.read_bytes()
+        model.write_text("{not json", encoding="utf-8")
+        error = lines.until(lambda t: t.startswith("Error"))
+        assert error.startswith("Error: loop.json:1: not JSON") and out.read_bytes() == first
+        lines.until(lambda t: t.startswith("watching"))
+        model.write_text(golden.replace('"examples/synth.py:learn"', '"edited.py:learn"'), encoding="utf-8")
+        lines.until(lambda t: t.startswith("rendered"))
+        assert out.read_text(encoding="utf-8").startswith("Training loop of edited.py:learn\n")
+    finally:
+        code, rest = stop(proc)
+    assert code == 0 and rest.splitlines()[-1:] == ["stopped watching"]
+
+
+def test_watch_refuses_what_it_cannot_watch(capsys):
+    for args, message in [(["-o", "-"], "--watch: needs an output file (-o FILE), not -"),
+                          (["-o", "x.md"], "a git revision does not change")]:
+        spec = "git:HEAD:examples/synth.py" if "x.md" in args else "tests/golden/synth.json"
+        assert main(["render", spec, *args, "--watch"]) == 2
+        assert message in capsys.readouterr().err
