@@ -7,24 +7,40 @@ on purpose). Public API:
 - ``load_loop(spec)``: the ``Loop`` of ``learner.py[:ATTR]``, ``package.module[:ATTR]``
   or a saved ``loop.json`` (the user's code runs in a worker process: ``loopdoc.resolve``);
 - ``render(loop, fmt)``: the model (or a trace) as ``html``, ``md``, ``txt`` or ``json`` text;
-- ``trace_learner(spec, call)``: run the call for real (capped) and record it (a ``loopdoc.model.trace.Trace``).
+- ``trace_learner(spec, call)``: run the call for real (capped) and record it (a ``Trace``).
+
+The package is typed (``py.typed``): ``loop`` takes a ``fastai.learner.Learner`` (``Trainer``),
+``trace_learner`` returns a ``Trace``, ``load_json`` a ``Loop | Trace``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from .errors import LoopdocError
 from .model import SCHEMA_VERSION, Loop, load_json
+from .model.trace import Trace
 from .render import render
 
+if TYPE_CHECKING:  # for type checkers only: importing loopdoc imports no framework
+    from fastai.callback.core import Callback as FastaiCallback
+    from fastai.learner import Learner
+
+    Trainer: TypeAlias = Learner
+    """The trainers of loopdoc's own adapters (a Lightning or Hugging Face ``Trainer`` joins as its adapter does).
+    At run time ``loop`` takes the trainer of any installed adapter, a third party's too."""
+    ExtraCallbacks: TypeAlias = FastaiCallback | type[FastaiCallback] | Iterable[FastaiCallback | type[FastaiCallback]]
+else:  # what typing.get_type_hints sees at run time
+    Trainer = ExtraCallbacks = Any
+
 __version__ = "0.1.0"
-__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace_learner"]
+__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "Trace", "load_json", "load_loop", "loop", "render", "trace_learner"]
 
 
-def loop(trainer: Any, *, loaded_from: str | None = None, cbs: Any = None, call: str | None = None,
+def loop(trainer: Trainer, *, loaded_from: str | None = None, cbs: ExtraCallbacks | None = None, call: str | None = None,
          namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
     """Return the ``Loop`` of a call on a live trainer, without training or changing it.
 
@@ -104,10 +120,10 @@ def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False,
     """
     from .resolve import resolve
 
-    return resolve(spec, call, trust_pickle=trust_pickle, timeout=timeout).document
+    return cast(Loop, resolve(spec, call, trust_pickle=trust_pickle, timeout=timeout).document)
 
 
-def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None) -> Any:
+def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None) -> Trace:
     """Load a trainer, model ``call``, then run it for real and record what happened (``loopdoc.resolve.resolve_trace``).
 
     Args:
@@ -126,4 +142,4 @@ def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeo
     """
     from .resolve import resolve_trace
 
-    return resolve_trace(spec, call, batches=batches, timeout=timeout).document
+    return cast(Trace, resolve_trace(spec, call, batches=batches, timeout=timeout).document)

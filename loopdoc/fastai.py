@@ -10,14 +10,19 @@ loopdoc's model of the real loop. Importing it imports ``fastai.learner``.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import _name_in_caller, loop
 from .adapters.fastai import ADAPTER
 from .rendering.documents import render
 
+if TYPE_CHECKING:
+    from fastai.learner import Learner
 
-def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> None:
+    from . import ExtraCallbacks
+
+
+def show_training_loop(self: Learner, verbose: bool = False, cbs: ExtraCallbacks | None = None) -> None:
     """Print the training loop of ``self.fit``: every event, in every phase, with the callbacks that run.
 
     The title names the learner as the calling code does (``learner.show_training_loop()`` →

@@ -32,13 +32,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import InternalError, LoadError, LoopdocError, UsageError
 from .limits import GRACE
 from .model.documents import load_json
 from .model.loop import Loop
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 GIT_PREFIX = "git:"  # as loopdoc.git.GIT_PREFIX, without importing git (and tarfile) for other specs
 
@@ -267,7 +270,7 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._cwd = cwd
-        self._progress: Any = None
+        self._progress: Progress | None = None
         if not isolated:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)

@@ -138,9 +138,15 @@ MARGIN_NS = 50_000_000
 
 
 def _changed_since(files: tuple[str, ...], before: dict[str, Any], began: int) -> list[str]:
-    now = _stats(files)
-    return sorted(f for f in files if (now[f] != before[f] if f in before else
-                                       now[f] is not None and now[f][0] >= began - MARGIN_NS))
+    """The files whose ``stat`` differs from ``before``, and those not in it that were modified after ``began``."""
+    out = []
+    for f, now in _stats(files).items():
+        if f in before:
+            if now != before[f]:
+                out.append(f)
+        elif now is not None and now[0] >= began - MARGIN_NS:
+            out.append(f)
+    return sorted(out)
 
 
 def _match(path: str, wanted: dict[str, str]) -> str | None:

@@ -333,7 +333,7 @@ class Loop:
             call=data["call"],
             filtered_events=tuple(data["filtered_events"]),
             callbacks=tuple(_callback(c) for c in data["callbacks"]),
-            phases=tuple(_node(p) for p in data["phases"]),
+            phases=tuple(_phase(p) for p in data["phases"]),
             notes=tuple(data["notes"]),
             findings=tuple(_finding(f) for f in data.get("findings", ())),
             flows=tuple(_flow(f) for f in data.get("flows", ())),
@@ -434,6 +434,19 @@ def _finding(d: dict[str, Any]) -> Finding:
 
 def _flow(d: dict[str, Any]) -> Flow:
     return Flow(**{**d, "set_by": tuple(FlowSetter(**s) for s in d["set_by"]), "read_by": tuple(d["read_by"])})
+
+
+def _phase(d: dict[str, Any]) -> Phase:
+    """A top-level node, which the schema requires to be a phase."""
+    node = _node(d)
+    if not isinstance(node, Phase):
+        raise ValueError(f"a top-level node is {a_kind(node)}, not a phase")
+    return node
+
+
+def a_kind(node: Node) -> str:
+    """``"an event"``/``"a step"``/``"a phase"``: a node's kind with its article, for messages."""
+    return ("an " if node.kind[0] in "aeiou" else "a ") + node.kind
 
 
 def _node(d: dict[str, Any]) -> Node:
