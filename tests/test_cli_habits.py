@@ -240,7 +240,8 @@ def test_progress_line_while_loading_then_erased():
     assert plain.stderr.splitlines() == ["a line the learner printed", f"Error: {spec}: defines no Learner at module level; "
                                                                        "it defines no functions either"]
     last = list(STATUS.finditer(terminal))[-1]  # the line is erased before the Error line
-    assert last.group() == b"\r\x1b[K" and terminal[last.end():].replace(b"\r\n", b"\n").endswith(f"\n{plain.stderr.splitlines()[1]}\n".encode())
+    after = terminal[last.end():].replace(b"\r\n", b"\n")  # (the learner's line too, when it was relayed after the line's end)
+    assert last.group() == b"\r\x1b[K" and after.endswith(b"\n") and after.splitlines()[-1] == plain.stderr.splitlines()[1].encode()
 
 
 def test_quiet_shows_no_progress():
@@ -262,21 +263,25 @@ def test_progress_relays_output_in_order(tmp_path):
         progress.begin("a", "loading a.py")
         progress.relay(data_r)
         progress.detail("a", "importing fastai")
+        progress.begin("b", "loading b.py")
         os.write(data_w, b"half a line, ")
         os.write(data_w, b"then its end\n")
-        progress.begin("b", "loading b.py")
         os.write(data_w, b"\x1b[1mbold\x1b[0m\n")
         os.close(data_w)
         progress.end("a")
         progress.end("a")  # again: nothing
-        progress.write("a message\n")
+        progress.end("b")
+        progress.close()  # copies what is still in the pipe
+        progress = Progress(screen)
+        progress.begin("c", "loading c.py")
+        progress.write("a message\n")  # erases the line, writes, draws it again
         progress.close()
     with open(screen_r, "rb") as f:
         terminal = f.read()
     assert visible_output(terminal) == b"half a line, then its end\n\x1b[1mbold\x1b[0m\na message\n"
-    lines = status_lines(terminal)
-    assert lines[:2] == ["loading a.py…", "loading a.py (importing fastai)…"] and lines[-1] == "loading b.py…"
-    assert "loading a.py (importing fastai), loading b.py…" in lines
+    assert b"\r\x1b[Ka message\n\rloading c.py" in terminal  # the line erased above it, drawn again below
+    assert status_lines(terminal)[:3] == ["loading a.py…", "loading a.py (importing fastai)…",
+                                          "loading a.py (importing fastai), loading b.py…"]
     assert terminal.endswith(b"\r\x1b[K")  # erased at the end
 
 
