@@ -294,7 +294,7 @@ def _render_command(args: argparse.Namespace) -> int:
         return 0
     from .watch import check_watchable, watch
 
-    check_watchable(args.spec, args.output)
+    check_watchable(args.spec, args.output, args.call)
     # What to watch until a render has read the files: the spec's file (without its :ATTR).
     first = args.spec if os.path.isfile(args.spec) else (args.spec.rpartition(":")[0] or args.spec)
     return watch(render_once, [first], quiet=args.quiet)

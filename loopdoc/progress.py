@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -230,7 +229,10 @@ class Progress:
             width = os.get_terminal_size(self._fd).columns
         except OSError:
             width = 0
-        width = width or shutil.get_terminal_size().columns  # 0: a terminal that does not say (COLUMNS, else 80)
+        if not width:  # a terminal that does not say: COLUMNS, else 80
+            import shutil
+
+            width = shutil.get_terminal_size().columns
         return text[: max(width - 1, 20)]  # one line: a wrapped line could not be redrawn in place
 
     def _draw(self) -> None:

@@ -33,17 +33,23 @@ POLL_MS = 500
 """How often (milliseconds) the watcher wakes without a change, to check the files' ``stat`` once it runs."""
 
 
-def check_watchable(spec: str, output: str) -> None:
-    """Refuse, before any work, what ``--watch`` cannot do.
+def check_watchable(spec: str, output: str, call: str | None = None) -> None:
+    """Refuse, before any work, what ``--watch`` cannot do, and a command line no edit of a file can fix.
 
     Args:
         spec: the ``SPEC`` given.
         output: the ``-o`` given.
+        call: the ``--call`` given, or ``None``.
 
     Raises:
         UsageError: ``-o -`` (a stream cannot be rewritten), a ``git:`` spec (a revision does
-            not change), or watchfiles is not installed.
+            not change), a ``call`` no adapter accepts (``loopdoc.calls.check_call``), or
+            watchfiles is not installed.
     """
+    if call is not None:
+        from .calls import check_call
+
+        check_call(call)
     if output == "-":
         raise UsageError("--watch: needs an output file (-o FILE), not -")
     if spec.startswith("git:"):

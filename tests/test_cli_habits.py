@@ -405,7 +405,8 @@ def test_watch_reports_an_error_and_goes_on(tmp_path):
 
 def test_watch_refuses_what_it_cannot_watch(capsys):
     for args, message in [(["-o", "-"], "--watch: needs an output file (-o FILE), not -"),
-                          (["-o", "x.md"], "a git revision does not change")]:
+                          (["-o", "x.md"], "a git revision does not change"),
+                          (["-o", "-", "--call", "fitt(1)"], "'fitt' is not a loop call; did you mean 'fit'?")]:
         spec = "git:HEAD:examples/synth.py" if "x.md" in args else "tests/golden/synth.json"
         assert main(["render", spec, *args, "--watch"]) == 2
         assert message in capsys.readouterr().err
