@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import InternalError, LoadError, LoopdocError, UsageError
-from .limits import GRACE
+from .limits import GRACE, check_timeout
 from .model.documents import load_json
 from .model.loop import Loop
 
@@ -130,9 +130,11 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
     Raises:
         LoopdocError: a failure found before any user code runs (a malformed spec, a git error,
             a ``call`` that is no Python call or names a method no installed adapter accepts:
-            ``loopdoc.calls.check_call``, before any worker starts).
+            ``loopdoc.calls.check_call``, a bad ``timeout``: ``loopdoc.limits.check_timeout``; before any
+            worker starts).
     """
     op = op or {"what": "loop", "call": None}
+    check_timeout(timeout)  # before a worker starts: a negative limit would be a deadline already passed
     if op.get("call") is not None:
         from .calls import check_call
 

@@ -86,6 +86,16 @@ def test_bad_call_fails_before_any_worker_starts(command, tmp_path, monkeypatch,
                    "accepted: fit, fit_one_cycle, fit_flat_cos, fit_sgdr, fine_tune, lr_find, validate, get_preds\n")
 
 
+def test_bad_timeout_fails_before_any_worker_starts(tmp_path, monkeypatch, capsys):
+    """A negative --timeout used to reach the worker, whose deadline had then already passed (a race under load)."""
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("LOOPDOC_TEST_MARKER", str(marker))
+    monkeypatch.setattr(loopdoc.resolve, "Worker", lambda *a, **k: pytest.fail("a worker was started"))
+    monkeypatch.chdir(ROOT)
+    assert main(["show", f"{FIX}/marker.py", "--timeout", "-1"]) == 2 and not marker.exists()
+    assert capsys.readouterr().err == "Error: --timeout -1: must be a positive number of seconds (or 0 for no limit)\n"
+
+
 def test_bad_call_in_a_real_process_imports_nothing(tmp_path):
     """The real command line, and a good call for contrast: the marker learner does run then (and fails: no learner)."""
     marker = tmp_path / "imported"
