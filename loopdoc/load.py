@@ -223,8 +223,8 @@ def _user_files(module: ModuleType, imported: set[str], root: Path | None) -> tu
         top = root if root.is_dir() else root.parent
         for name in imported:
             file = getattr(sys.modules.get(name), "__file__", None)
-            if not isinstance(file, str) or not file.endswith(".py"):
-                continue
+            if not isinstance(file, str) or not file.endswith(".py") or not os.path.isabs(file):
+                continue  # not a file a finder imported: torch.ops and torch.classes are objects whose __file__ is "_ops.py"
             path = Path(os.path.abspath(file))
             if path.is_relative_to(top) and not is_installed(path):
                 out.add(str(path))

@@ -32,13 +32,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import InternalError, LoadError, LoopdocError, UsageError
-from .limits import GRACE
+from .limits import GRACE, check_timeout
 from .model.documents import load_json
 from .model.loop import Loop
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 GIT_PREFIX = "git:"  # as loopdoc.git.GIT_PREFIX, without importing git (and tarfile) for other specs
 
@@ -130,9 +133,17 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
         A ``Pending``; use it as a context manager (it stops its worker and removes a git export on exit).
 
     Raises:
-        LoopdocError: a failure found before any user code runs (a malformed spec, a git error).
+        LoopdocError: a failure found before any user code runs (a malformed spec, a git error,
+            a ``call`` that is no Python call or names a method no installed adapter accepts:
+            ``loopdoc.calls.check_call``, a bad ``timeout``: ``loopdoc.limits.check_timeout``; before any
+            worker starts).
     """
     op = op or {"what": "loop", "call": None}
+    check_timeout(timeout)  # before a worker starts: a negative limit would be a deadline already passed
+    if op.get("call") is not None:
+        from .calls import check_call
+
+        check_call(op["call"])
     pending = Pending(spec)
     try:
         with working_directory(cwd):
@@ -271,23 +282,28 @@ class Worker:
         self._output = output
         self._log: Any = None  # the file the worker's output goes to, read as it grows (output given)
         self._partial = b""
+        self._progress: Progress | None = None
         if not isolated:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)
             return
-        sink = 2  # the user's prints go to our stderr (file descriptor 2), never to our stdout
-        if output is not None:
-            sink = self._open_log()
+        from .progress import active
+
+        self._progress = None if output is not None else active()
+        sink = self._open_log() if output is not None else 2
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        # The user's prints go to our stderr (file descriptor 2) or to ``output``, never to our stdout; while a
+        # progress line is shown, through a pipe that loopdoc.progress relays, so they never land inside the line.
+        out_r, out_w = os.pipe() if self._progress is not None else (None, sink)
         request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
-                   "requests": req_r, "answers": ans_w}
+                   "requests": req_r, "answers": ans_w, "progress": self._progress is not None}
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
-                                          stdin=subprocess.DEVNULL, stdout=sink, stderr=None if sink == 2 else sink,
+                                          stdin=subprocess.DEVNULL, stdout=out_w, stderr=None if out_w == 2 else out_w,
                                           pass_fds=(req_r, ans_w), cwd=cwd)
         except OSError as e:
-            for fd in (req_r, req_w, ans_r, ans_w):
+            for fd in (req_r, req_w, ans_r, ans_w, *((out_r, out_w) if out_r is not None else ())):
                 os.close(fd)
             raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
         finally:
@@ -295,6 +311,11 @@ class Worker:
                 os.close(sink)
         os.close(req_r)
         os.close(ans_w)
+        if self._progress is not None:
+            assert out_r is not None
+            os.close(out_w)
+            self._progress.relay(out_r)
+            self._progress.begin(self, f"loading {self.shown}")
         self._requests = os.fdopen(req_w, "w", encoding="utf-8")
         self._answers = ans_r
         self._started = time.monotonic()
@@ -306,7 +327,10 @@ class Worker:
             LoopdocError: as ``resolve``.
         """
         if self._first is None:
-            self._first = self._read(self._deadline())
+            try:
+                self._first = self._read(self._deadline())
+            finally:
+                self._end_progress()
         return Resolved(_document(self._first, self.shown), tuple(self._first.get("files", ())))
 
     def ask(self, op: dict[str, Any]) -> Any:
@@ -343,6 +367,7 @@ class Worker:
 
     def close(self) -> None:
         """End the worker (it exits when its request pipe closes; killed if it does not within ``GRACE`` seconds)."""
+        self._end_progress()
         if self._proc is None:
             return
         with contextlib.suppress(OSError):
@@ -397,11 +422,16 @@ class Worker:
             self._log = None
 
     # -- internals ---------------------------------------------------------
+    def _end_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.end(self)
+
     def _deadline(self) -> float | None:
         return None if not self.timeout else self._started + self.timeout + GRACE
 
     def _read(self, deadline: float | None) -> dict[str, Any]:
-        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``)."""
+        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``); progress lines
+        (``{"progress": TEXT}``) on the way go to the progress line."""
         assert self._proc is not None
         try:
             while b"\n" not in self._buffer:
@@ -423,9 +453,14 @@ class Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         self._drain()
         try:
-            return json.loads(line.decode("utf-8"))
+            payload = json.loads(line.decode("utf-8"))
         except ValueError as e:
             raise InternalError(f"{self.shown}: internal error: the worker's answer is not JSON ({e})") from e
+        if isinstance(payload, dict) and "progress" in payload:  # what the worker is doing; the answer follows
+            if self._progress is not None:
+                self._progress.detail(self, str(payload["progress"]))
+            return self._read(deadline)
+        return payload
 
     def _death(self) -> LoopdocError:
         """The error for a worker that ended without answering: the user's code ended or crashed the process."""
