@@ -18,9 +18,9 @@ nothing; the section's heading keeps the level it has in the card.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from markdown_it import MarkdownIt
 
@@ -77,7 +77,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
     body_start, front_lines = _front_matter(text)
     head, body = text[:body_start], text[body_start:]
     lines = _LINE.findall(body)
-    newline = "\r\n" if "\r\n" in text else "\n"
+    newline = _newline(text)
     code, headings = _structure(lines)
     starts = [i for i, line in enumerate(lines) if i not in code and line.strip() == START]
     ends = [i for i, line in enumerate(lines) if i not in code and line.strip() == END]
@@ -89,6 +89,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
         level = inside[0] if inside else 2
     else:
         first, last, level = _placement(lines, headings)
+        _check_not_in_code(lines, first, where, front_lines)
     section = render_markdown_section(loop, heading_level=level, title=title, source_url=source_url)
     block = newline.join([START, NOTE, "", *section.rstrip("\n").split("\n"), "", END])
 
@@ -106,6 +107,44 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
         lead += newline  # a blank line between the section and what precedes it
     tail = newline + (newline if after and after[0].strip() else "")
     return CardUpdate(head + "".join(before) + lead + block + tail + "".join(after), "inserted")
+
+
+def _newline(text: str) -> str:
+    """The card's line end: ``\\r\\n`` if it has one, else ``\\r`` if it has one (an old Mac file), else ``\\n``."""
+    if "\r\n" in text:
+        return "\r\n"
+    return "\r" if "\r" in text else "\n"
+
+
+def _check_not_in_code(lines: list[str], row: int, where: str, offset: int) -> None:
+    """Refuse to place a new section at ``row`` when a code fence that is never closed runs past it.
+
+    CommonMark ends such a fence at the end of the document, so the section would be code,
+    its markers invisible to the next run, which would add the section again (and again).
+
+    Raises:
+        CardError: naming the fence's line.
+    """
+    for start, end in _open_fences(lines):
+        if start <= row and end >= len(lines):
+            raise CardError(f"{where}:{offset + start + 1}: this code fence is never closed, so everything after it is "
+                            "code and a loopdoc section there would be too; close the fence (or add the loopdoc markers "
+                            "before it) and run again")
+
+
+def _open_fences(lines: list[str]) -> list[tuple[int, int]]:
+    """``(first row, end row)`` of each top-level fenced code block without its closing fence."""
+    normalized = "".join(line.rstrip("\r\n") + "\n" for line in lines)
+    found = []
+    for token in MarkdownIt("commonmark").enable("table").parse(normalized):
+        if token.type != "fence" or not token.map or token.level != 0:
+            continue
+        first, end = token.map
+        closing = lines[end - 1].rstrip("\r\n").strip() if end - 1 > first else ""
+        char = token.markup[0]
+        if not (closing.startswith(token.markup) and closing.strip(char) == ""):
+            found.append((first, end))
+    return found
 
 
 def _front_matter(text: str) -> tuple[int, int]:
@@ -185,10 +224,13 @@ class CardResult:
 
 
 def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False,
-                 title: str = "Training loop", source_url: str | None = None) -> CardResult:
+                 title: str = "Training loop", source_url: str | None = None, force: bool = False) -> CardResult:
     """``loopdoc card``: update the card, or with ``check`` only compare.
 
-    Checks the card (exists, UTF-8, markers) before loading the learner.
+    Checks the card (a regular file, UTF-8, markers, no code fence that would swallow a new
+    section, not one of the learner's files) before loading the learner. A card with more
+    than one hard link is rewritten in place, so every link sees the new text
+    (``write_output(keep_links=True)``).
 
     Args:
         spec: the learner (``loopdoc.resolve.resolve``).
@@ -197,25 +239,32 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
         check: write nothing; report whether the section is current.
         title: the section's heading text.
         source_url: see ``loopdoc.rendering.documents.render``.
+        force: allow a card whose name ends in ``.py`` (never one of the learner's files).
 
     Returns:
         The ``CardResult`` (``stale`` with ``check`` when the section is missing or out of date).
 
     Raises:
-        CardError: the card is missing, not a file, not UTF-8, or its markers are broken.
+        CardError: the card is missing, not a regular file, not UTF-8, its markers are broken, or
+            an unclosed code fence would hold a new section.
+        UsageError: the card is the learner's file (or, without ``force``, any ``.py`` file).
         LoopdocError: the learner could not be loaded, or the card could not be written (``OutputError``).
     """
     from .rendering.links import check_source_url
-    from .rendering.output import check_output, write_output
-    from .resolve import resolve
+    from .rendering.output import check_output, refuse_overwrite, write_output
+    from .resolve import resolve, spec_files
 
     text = _read(card)
     if source_url is not None:
         check_source_url(source_url)
-    _check_markers(*_marker_rows(text), card, _front_matter(text)[1])
+    _precheck(text, card)
     if not check:
         check_output(card)
-    update = update_card(text, resolve(spec, call).document, where=card, title=title, source_url=source_url)
+        refuse_overwrite(card, spec_files(spec), force=force, what="the card")
+    resolved = resolve(spec, call)
+    if not check:
+        refuse_overwrite(card, resolved.files, force=force, what="the card")
+    update = update_card(text, resolved.document, where=card, title=title, source_url=source_url)
     if check:
         if update.action == "inserted":
             return CardResult(update.action, True, f"{card}: no loopdoc section; run loopdoc card {spec} {card}")
@@ -223,8 +272,19 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
             return CardResult(update.action, True, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}")
         return CardResult(update.action, True, f"{card}: the loopdoc section is current")
     if update.changed:
-        write_output(update.text, card)
+        write_output(update.text, card, keep_links=True)
     return CardResult(update.action, False, f"{card}: loopdoc section {update.action}")
+
+
+def _precheck(text: str, card: str) -> None:
+    """Every check of ``update_card`` that needs no loop, before the learner is loaded: markers, unclosed fences."""
+    body_start, front_lines = _front_matter(text)
+    lines = _LINE.findall(text[body_start:])
+    _, headings = _structure(lines)
+    starts, ends = _marker_rows(text)
+    _check_markers(starts, ends, card, front_lines)
+    if not starts:
+        _check_not_in_code(lines, _placement(lines, headings)[0], card, front_lines)
 
 
 def _marker_rows(text: str) -> tuple[list[int], list[int]]:
@@ -236,15 +296,33 @@ def _marker_rows(text: str) -> tuple[list[int], list[int]]:
 
 
 def _read(card: str) -> str:
-    path = Path(card)
+    """The card's text; only a regular file is read (a FIFO would block, a device never end).
+
+    Raises:
+        CardError: missing, a folder or another non-regular file, unreadable, or not UTF-8.
+    """
+    import stat
+
     try:
-        if path.is_dir():
-            raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md")
-        data = path.read_bytes()
+        fd = os.open(card, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then fstat says what it is
     except FileNotFoundError as e:
         raise CardError(f"{card}: no such file; loopdoc card updates an existing Markdown file") from e
+    except IsADirectoryError as e:
+        raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md") from e
     except OSError as e:
         raise CardError(f"{card}: cannot read: {e.strerror or e}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md")
+        if not stat.S_ISREG(mode):
+            raise CardError(f"{card}: not a regular file (a FIFO, socket or device); loopdoc card edits a Markdown file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as e:
+        raise CardError(f"{card}: cannot read: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

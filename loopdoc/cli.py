@@ -18,18 +18,28 @@ adds the traceback. A failed ``render`` never creates or changes the output file
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import traceback
-from pathlib import Path
-from typing import Any, NoReturn
+from . import _interrupted_while_starting
 
-from . import __version__
-from .errors import LoopdocError, UsageError, exit_code
-from .rendering.documents import render
-from .rendering.links import check_source_url
-from .rendering.output import FORMATS, check_output, format_for, write_output
+try:  # a Ctrl-C while starting: "Error: interrupted", exit 130 (see loopdoc/__init__.py)
+    import argparse
+    import contextlib
+    import os
+    import signal
+    import sys
+    import threading
+    import traceback
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any, NoReturn
+
+    from . import __version__, interrupts
+    from .errors import LoopdocError, Terminated, UsageError, exit_code
+    from .rendering.documents import render
+    from .rendering.links import check_source_url
+    from .rendering.output import FORMATS, check_output, files_under, format_for, refuse_overwrite, write_output
+except KeyboardInterrupt:
+    _interrupted_while_starting()
+    raise
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
 
@@ -88,9 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     loading.add_argument("--trust-pickle", action="store_true",
                          help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
                               "contains, so pass this only for files you trust")
+    force = argparse.ArgumentParser(add_help=False)
+    force.add_argument("--force", action="store_true",
+                       help="allow the output to be a .py file (an input of the command is refused even so)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading, force], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -108,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout], help="run a call for real (capped) and record events, callbacks and time",
+    t = sub.add_parser("trace", parents=[common, timeout, force], help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
@@ -122,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
     t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
 
-    d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
+    d = sub.add_parser("diff", parents=[common, force], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -133,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     _lazy_help(d.add_argument("--ignore", action="append", default=[], metavar="WHAT"), _ignore_help)
 
-    k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
+    k = sub.add_parser("card", parents=[common, force], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
                                    "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
                                    "every other byte. A new section goes at the end of the 'Training procedure' section, "
@@ -156,6 +169,11 @@ def _ignore_help() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
+    While it runs, ``SIGTERM`` and ``SIGHUP`` raise ``loopdoc.errors.Terminated`` (so a
+    half-written temporary file is removed and a worker is stopped, as for Ctrl-C); the
+    previous handlers are put back afterwards. Run as the program (``argv`` is ``None``), a
+    Ctrl-C after the exit code is known is ignored, so it cannot turn into a traceback.
+
     Args:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
@@ -163,41 +181,82 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
         stale section; on failure one line ``Error: …`` on stderr (after the traceback with
         ``--debug``) and the code ``loopdoc.errors.exit_code`` gives for the error and the
-        command (130 when interrupted; 1 for an unexpected exception, a bug, which the line says).
+        command (130 when interrupted, 143/129 for SIGTERM/SIGHUP; 1 for an unexpected
+        exception, a bug, which the line says).
 
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
-    args = build_parser().parse_args(argv)
-    args.debug = debug = args.debug or args.debug_top
+    command, debug = None, False
     try:
-        return COMMANDS[args.command](args)
-    except (Exception, KeyboardInterrupt) as e:
-        if isinstance(e, LoopdocError):
-            message = str(e)
-        elif isinstance(e, KeyboardInterrupt):
-            message = "interrupted"
-        else:  # a bug in loopdoc or a library: still one line, the traceback with --debug
-            message = f"internal error: {type(e).__name__}: {_message(e)}" + ("" if debug else "; rerun with --debug for the traceback")
-        if debug:
-            traceback.print_exc()
-        print(f"Error: {_one_line(message)}", file=sys.stderr)
-        return exit_code(e, args.command)
+        with _signals_raise():
+            try:
+                args = build_parser().parse_args(argv)
+                command = args.command
+                args.debug = debug = args.debug or args.debug_top
+                return COMMANDS[args.command](args)
+            except (Exception, KeyboardInterrupt, Terminated) as e:
+                if isinstance(e, LoopdocError):
+                    message = str(e)
+                elif isinstance(e, KeyboardInterrupt):
+                    message = "interrupted"
+                elif isinstance(e, Terminated):
+                    message = f"terminated by {signal.Signals(e.signum).name}"
+                else:  # a bug in loopdoc or a library: still one line, the traceback with --debug
+                    message = f"internal error: {type(e).__name__}: {_message(e)}" + ("" if debug else "; rerun with --debug for the traceback")
+                if debug:
+                    traceback.print_exc()
+                print(f"Error: {_one_line(message)}", file=sys.stderr)
+                return exit_code(e, command)
+    finally:
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the program is ending: no traceback from a late Ctrl-C
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Inside the block ``SIGINT`` raises ``KeyboardInterrupt`` and ``SIGTERM``/``SIGHUP`` raise ``Terminated``,
+    each also noted in ``loopdoc.interrupts`` so that one Python swallows is raised again where loopdoc waits
+    (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        interrupts.note(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    names = [name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    for name in names:
+        if name == "SIGINT" and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            continue  # Ctrl-C is someone else's (ignored, or a host's own handler): leave it
+        previous[name] = signal.signal(getattr(signal, name), handler)
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old if old is not None else signal.SIG_DFL)
+        interrupts.clear()
 
 
 def _diff_command(args: argparse.Namespace) -> int:
     """``loopdoc diff``: 0 when the loops are the same, 1 when they differ (every error exits 2: ``exit_code``)."""
     from .analysis.diff import diff_loops, parse_ignore
     from .rendering.documents import render_diff
-    from .resolve import start
+    from .resolve import spec_files, start
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
         check_output(args.output)
+    refuse_overwrite(args.output, [*spec_files(args.old), *spec_files(args.new)], force=args.force)
     ignore = parse_ignore(args.ignore)
     with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
-        a, b = old.result().document, new.result().document
-    diff = diff_loops(a, b, ignore)
+        a, b = old.result(), new.result()
+    refuse_overwrite(args.output, [*a.files, *b.files], force=args.force)
+    diff = diff_loops(a.document, b.document, ignore)
     color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
     write_output(render_diff(diff, fmt, color=color), args.output)
     return 0 if diff.same else 1
@@ -208,14 +267,14 @@ def _card_command(args: argparse.Namespace) -> int:
     from .card import card_command
 
     result = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
-                          source_url=args.source_url)
+                          source_url=args.source_url, force=args.force)
     print(("Error: " if result.stale else "") + result.message, file=sys.stderr)
     return 1 if result.stale else 0
 
 
 def _show_command(args: argparse.Namespace) -> int:
     """``loopdoc show``: the text tree on stdout."""
-    write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
+    write_output(render(_load_loop(args).document, "txt", verbose=args.verbose), "-")
     return 0
 
 
@@ -231,15 +290,18 @@ def _use_color(stream: Any, environ: Any) -> bool:
 
 def _trace_command(args: argparse.Namespace) -> int:
     """``loopdoc trace``: checks that need no learner first, then load, model, run (in a worker), write."""
-    from .resolve import resolve_trace
+    from .resolve import resolve_trace, spec_files
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
         check_output(args.output)
+    refuse_overwrite(args.output, spec_files(args.spec), force=args.force)
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
-    result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug).document
-    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
+    result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug,
+                           verbose=args.verbose)
+    refuse_overwrite(args.output, result.files, force=args.force)
+    write_output(render(result.document, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
     return 0
 
 
@@ -252,17 +314,22 @@ def _render_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    text = render(_load_loop(args), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+    from .resolve import spec_files
+
+    refuse_overwrite(args.output, [*spec_files(args.spec), *files_under(args.template_dir)], force=args.force)
+    resolved = _load_loop(args)
+    refuse_overwrite(args.output, resolved.files, force=args.force)
+    text = render(resolved.document, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
                   source_url=args.source_url)
     write_output(text, args.output)
     return 0
 
 
 def _load_loop(args: argparse.Namespace) -> Any:
-    """The spec's loop for ``render`` and ``show`` (``loopdoc.resolve.resolve``, within ``--timeout``)."""
+    """The spec's ``Resolved`` loop for ``render`` and ``show`` (``loopdoc.resolve.resolve``, within ``--timeout``)."""
     from .resolve import resolve
 
-    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
+    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
 
 
 COMMANDS = {"render": _render_command, "show": _show_command, "trace": _trace_command, "diff": _diff_command,

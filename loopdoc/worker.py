@@ -16,15 +16,17 @@ paths run the same code. The worker writes no ``__pycache__`` into the user's fo
 Request (``sys.argv[1]``, JSON): ``spec``, ``trust`` (allow pickles), ``timeout`` (seconds or
 ``null``; covers the load and the first operation), ``debug`` (tracebacks on stderr),
 ``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors).
-An operation: ``{"what": "loop" | "trace", "call": str | null, "batches": int}``. An
+An operation: ``{"what": "loop" | "trace", "call": str | null, "batches": int, "verbose": bool}``. An
 answer: ``{"ok": true, "kind": "loop" | "trace", "document": {...}, "files": [...]}`` or
 ``{"ok": false, "error": "LoadError", "message": "..."}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -52,8 +54,11 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     Args:
         loaded: a ``loopdoc.load.Loaded``.
         op: ``{"what": "loop", "call": CALL}`` (the static model of ``CALL``; ``None`` for the
-            framework's default) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
-            model, then a real run of at most ``N`` batches per loop).
+            framework's default) or ``{"what": "trace", "call": CALL, "batches": N, "verbose": V}``
+            (the static model, then a real run of at most ``N`` batches per loop). What the run
+            prints (progress bars, a checkpoint callback's "Better model found") goes to stderr
+            with ``V`` true and is discarded otherwise; it never reaches stdout, which may be the
+            document.
 
     Returns:
         A ``Loop`` or a ``Trace``.
@@ -66,7 +71,13 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
         call = op.get("call") or adapter.trace_call
         static = adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
                               observation=loaded.observation)
-        return adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        quiet = None if op.get("verbose") else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            with contextlib.redirect_stdout(quiet or sys.stderr), contextlib.redirect_stderr(quiet or sys.stderr):
+                return adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        finally:
+            if quiet is not None:
+                quiet.close()
     return adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=op.get("call"), namespace=loaded.namespace,
                         observation=loaded.observation)
 
@@ -94,8 +105,12 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
 def main() -> None:
     """Serve one spec: load it, answer the first operation, then each request line, until the pipe closes.
 
-    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning.
+    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning. ``SIGINT``
+    is ignored: the caller started this process with it blocked and stops it on Ctrl-C itself.
     """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     request = json.loads(sys.argv[1])
     answers = os.fdopen(request["answers"], "w", encoding="utf-8")
     requests = os.fdopen(request["requests"], "r", encoding="utf-8")

@@ -59,7 +59,7 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
 
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
-    name, args, kwargs = parse_call(call, namespace)
+    name, args, kwargs = parse_call(call, namespace, learn)
     import_for(learn, name, call)
     stats: dict[tuple[tuple[str, ...], str], _Stats] = {}
     seen: dict[int, Any] = {}  # every callback met, in order of first appearance (run order)
