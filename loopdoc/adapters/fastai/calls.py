@@ -78,15 +78,15 @@ def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tup
         raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
         raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
-    if isinstance(node.func, ast.Attribute):
-        owner = node.func.value
-        if not isinstance(owner, ast.Name):
-            raise UsageError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
-        if trainer is not None and owner.id in namespace and namespace[owner.id] is not trainer:
-            raise UsageError(f"--call {text!r}: {owner.id!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
+    if isinstance(node.func, ast.Attribute) and not isinstance(node.func.value, ast.Name):
+        raise UsageError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
         raise UsageError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
+    if isinstance(node.func, ast.Attribute):  # NAME.method: NAME must be the learner (a look-up, nothing is run)
+        owner = node.func.value.id  # type: ignore[attr-defined]
+        if trainer is not None and owner in namespace and namespace[owner] is not trainer:
+            raise UsageError(f"--call {text!r}: {owner!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
         raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
 
