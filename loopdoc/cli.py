@@ -1,16 +1,18 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL] [--force]
     loopdoc show SPEC [--verbose]
-    loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
-    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
-    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
+    loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static] [--verbose] [--force]
+    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--force]
+    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL] [--force]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
 Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 ``loopdoc.errors``; 2 for a bad command line, 130 when interrupted); ``--debug``
-adds the traceback. A failed ``render`` never creates or changes the output file.
+adds the traceback. A failed ``render`` never creates or changes the output file, and no
+output ever overwrites one of the command's inputs, nor a ``.py`` file without ``--force``
+(``loopdoc.rendering.output.refuse_overwrite``).
 ``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
 ``card --check`` exits 0 when the card's section is current, 1 when it is missing or stale;
 ``card`` never exits 1 on an error (such an error exits 2 instead).
@@ -124,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trace", parents=[common, timeout, force], help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
-                                   "the learner (in this process only; nothing is saved).")
+                                   "the learner (in this process only; nothing is saved: its path points to a temporary folder, removed "
+                                   "afterwards).")
     t.add_argument("spec", metavar="SPEC", help="learner.py[:ATTR] or package.module[:ATTR]")
     t.add_argument("--call", metavar="CALL", default="fit(1)", help="the call to run (default: fit(1))")
     t.add_argument("--batches", type=int, default=3, metavar="N", help="at most N batches per batch loop (default: 3)")
@@ -133,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     t.add_argument("--diff-static", action="store_true",
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
-    t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
+    t.add_argument("--verbose", action="store_true",
+                   help="text format: add docstrings and steps; and show the run's own output (progress bars) on stderr")
 
     d = sub.add_parser("diff", parents=[common, force], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
