@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -135,6 +136,40 @@ def test_trace_restores_the_learners_attributes(tmp_path):
     assert ({k: v for k, v in vars(learn).items() if k in ("path", "model_dir")}, vars(save)["fname"], vars(log)["fname"]) == (
         before[0], before[1]["fname"], before[2]["fname"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing written where the learner points"
+
+
+def test_tensorboard_style_log_dir_and_saved_predictions_are_redirected(tmp_path, monkeypatch):
+    """A TensorBoard callback (``fastai.callback.tensorboard.TensorBoardBaseCallback``, here without the tensorboard
+    package: a class of that name and module) writes under ``log_dir``, ``get_preds(save_preds=…)`` into a folder: both
+    land in the temporary folder, and the attributes are back afterwards."""
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+
+    from loopdoc.adapters.fastai.recorder import run_trace
+
+    seen = {}
+    base = type("TensorBoardBaseCallback", (Callback,), {"__module__": "fastai.callback.tensorboard"})
+
+    class FakeBoard(base):
+        def __init__(self, log_dir=None):
+            self.log_dir = log_dir
+
+        def before_fit(self):
+            seen["log_dir"] = self.log_dir
+            os.makedirs(self.log_dir or "runs", exist_ok=True)  # SummaryWriter's default is runs/ in the working directory
+            Path(self.log_dir or "runs", "events.out").write_text("event")
+
+    monkeypatch.chdir(tmp_path)
+    board = FakeBoard()
+    with contextlib.redirect_stdout(io.StringIO()):
+        learn = synth_learner(n_trn=8, n_val=4, cbs=[board])
+        run_trace(learn, loopdoc.loop(learn, call="fit(1)"), "fit(1)", {}, 1)
+        namespace = {"Path": Path}
+        run_trace(learn, loopdoc.loop(learn, call="get_preds(save_preds=Path('preds'))", namespace=namespace),
+                  "get_preds(save_preds=Path('preds'))", namespace, 1)
+    assert seen["log_dir"].startswith(tempfile.gettempdir()) and "loopdoc-trace-" in seen["log_dir"]
+    assert board.log_dir is None and "log_dir" in vars(board)
+    assert list(tmp_path.iterdir()) == [] and not Path(seen["log_dir"]).exists(), "nothing here, the temporary folder gone"
 
 
 def test_the_first_batch_of_each_loop_is_not_timed():
