@@ -48,6 +48,23 @@ def _where_stuck(exc: BaseException) -> str:
     return f"; it was running {name}:{frame.lineno}"
 
 
+def check_timeout(seconds: float | None) -> None:
+    """Check a ``--timeout`` before anything starts.
+
+    Args:
+        seconds: ``None`` or ``0`` (no limit), or the limit in seconds.
+
+    Raises:
+        UsageError: negative, NaN, infinite or absurdly large (1e9 s or more).
+    """
+    if seconds is None or seconds == 0:
+        return
+    if not 0 < seconds < 1e9:  # also NaN and infinity
+        from .errors import UsageError
+
+        raise UsageError(f"--timeout {seconds:g}: must be a positive number of seconds (or 0 for no limit)")
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, where: str, *, doing: str = "loading") -> Iterator[None]:
     """Bound the block's run time.
@@ -65,10 +82,7 @@ def time_limit(seconds: float | None, where: str, *, doing: str = "loading") -> 
     if seconds is None or seconds == 0:
         yield
         return
-    if not 0 < seconds < 1e9:  # also NaN and infinity
-        from .errors import UsageError
-
-        raise UsageError(f"--timeout {seconds:g}: must be a positive number of seconds (or 0 for no limit)")
+    check_timeout(seconds)
     message = f"{where}: still {doing} after {_seconds(seconds)} (--timeout {seconds:g})"
     use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     previous = None

@@ -37,7 +37,7 @@ from typing import Any
 from . import errors, interrupts
 from .errors import InternalError, LoadError, LoopdocError, Terminated, UsageError
 from .git import GIT_PREFIX, GitSpec, export_revision, rewrite_loop, rewriting
-from .limits import GRACE
+from .limits import GRACE, check_timeout
 from .model.documents import load_json
 from .model.loop import Loop
 
@@ -283,8 +283,10 @@ class Worker:
             cwd: the working directory to load in; ``None``: this process's.
 
         Raises:
+            UsageError: a negative, NaN or infinite ``timeout`` (before anything starts).
             LoadError: the worker process could not be started.
         """
+        check_timeout(timeout)
         self.spec, self.shown, self.timeout = spec, shown or spec, timeout
         self._doing = "running" if op["what"] == "trace" else "loading"
         self._first: dict[str, Any] | None = None

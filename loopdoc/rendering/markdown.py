@@ -149,6 +149,7 @@ _FENCE_LINE = re.compile(r"(\s*)(`{3,}|~{3,})(.*)")
 _INFO_STRING = re.compile(r"[\w.+#-]*")
 _QUOTE_MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
 _UNDERSCORES = re.compile(r"_+")
+_SPECIAL = re.compile(r"[\\`<>&\[\]{]")  # what _inline_safe changes
 
 
 def markdown_code(text: object) -> str:
@@ -267,6 +268,8 @@ def markdown_safe(text: object, *, block: bool = True) -> str:
 
 def _inline_safe(line: str) -> str:
     """One line of Markdown with the rules above applied: code spans that close on it kept, all else escaped."""
+    if not _SPECIAL.search(line):
+        return line  # nothing to change: most lines of most docstrings
     out: list[str] = []
     i, n = 0, len(line)
     while i < n:
