@@ -15,17 +15,22 @@ paths run the same code. The worker writes no ``__pycache__`` into the user's fo
 
 Request (``sys.argv[1]``, JSON): ``spec``, ``trust`` (allow pickles), ``timeout`` (seconds or
 ``null``; covers the load and the first operation), ``debug`` (tracebacks on stderr),
-``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors).
-An operation: ``{"what": "loop" | "trace", "call": str | null, "batches": int}``. An
-answer: ``{"ok": true, "kind": "loop" | "trace", "document": {...}, "files": [...]}`` or
-``{"ok": false, "error": "LoadError", "message": "..."}``.
+``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors),
+``progress`` (report what it is doing). An operation: ``{"what": "loop" | "trace", "call":
+str | null, "batches": int, "verbose": bool}``. An answer: ``{"ok": true, "kind": "loop" | "trace", "document":
+{...}, "files": [...]}`` or ``{"ok": false, "error": "LoadError", "message": "...", "files": [...]}``. With
+``progress``, lines ``{"progress": "importing fastai"}`` (at the first import of an adapter's
+framework module, which is what makes loading slow) and ``{"progress": "running fit(1)"}``
+(a trace's run) may come before the first answer (``loopdoc.progress`` shows them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -55,9 +60,12 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     Args:
         loaded: a ``loopdoc.load.Loaded``.
         op: ``{"what": "loop", "call": CALL}`` (the static model of ``CALL``; ``None`` for the
-            framework's default; with ``findings`` from ``loopdoc check``'s rules) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
-            model, then a real run of at most ``N`` batches per loop, compared with the static model:
-            ``loopdoc.analysis.compare.differences``).
+            framework's default; with ``findings`` from ``loopdoc check``'s rules) or ``{"what": "trace", "call": CALL,
+            "batches": N, "verbose": V}`` (the static model, then a real run of at most ``N`` batches per loop,
+            compared with the static model: ``loopdoc.analysis.compare.differences``). What the run
+            prints (progress bars, a checkpoint callback's "Better model found") goes to stderr
+            with ``V`` true and is discarded otherwise; it never reaches stdout, which may be the
+            document.
 
     Returns:
         A ``Loop`` or a ``Trace``.
@@ -69,7 +77,13 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     if op["what"] == "trace":
         call = op.get("call") or adapter.trace_call  # None: the adapter chooses from the loaded objects
         static = _linted(loaded, call)
-        trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        quiet = None if op.get("verbose") else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            with contextlib.redirect_stdout(quiet or sys.stderr), contextlib.redirect_stderr(quiet or sys.stderr):
+                trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        finally:
+            if quiet is not None:
+                quiet.close()
         return dataclasses.replace(trace, differences=tuple(differences(trace, adapter.wording)))
     return _linted(loaded, op.get("call"))
 
@@ -95,7 +109,7 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
     if debug:
         traceback.print_exception(error)
     if isinstance(error, LoopdocError):
-        return {"ok": False, "error": type(error).__name__, "message": str(error)}
+        return {"ok": False, "error": type(error).__name__, "message": str(error), "files": list(error.files)}
     try:
         text = " ".join(str(error).split())
     except Exception:
@@ -105,11 +119,43 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
             "message": f"internal error: {type(error).__name__}: {text or '(no message)'}{hint}"}
 
 
+class FrameworkImports:
+    """A ``sys.meta_path`` finder that finds nothing: it reports the first import of a framework an adapter knows.
+
+    The framework is known only once the user's code imports it (directly, through a sibling
+    module, or by unpickling); reading the learner file's own imports would miss the last two.
+    ``find_spec`` is called only for modules not yet imported, and returns ``None`` so that the
+    real finders import the module as they would have.
+    """
+
+    def __init__(self, report: Any) -> None:
+        """Args:
+            report: called once with ``"importing NAME"`` (``NAME``: the adapter's framework name).
+        """
+        from .adapters.registry import adapters
+
+        self._names = {module: adapter.name for adapter in adapters() for module in adapter.modules}
+        self._report = report
+        self.seen: str | None = None
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        """Note ``fullname`` if it is the first module of a known framework; never finds it (returns ``None``)."""
+        name = self._names.get(fullname.partition(".")[0])
+        if name is not None and self.seen is None:
+            self.seen = name
+            self._report(f"importing {name}")
+        return None
+
+
 def main() -> None:
     """Serve one spec: load it, answer the first operation, then each request line, until the pipe closes.
 
-    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning.
+    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning. ``SIGINT``
+    is ignored: the caller started this process with it blocked and stops it on Ctrl-C itself.
     """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     request = json.loads(sys.argv[1])
     answers = os.fdopen(request["answers"], "w", encoding="utf-8")
     requests = os.fdopen(request["requests"], "r", encoding="utf-8")
@@ -128,9 +174,18 @@ def main() -> None:
             sys.dont_write_bytecode = True  # no __pycache__ in the user's folders
             from .load import load
 
-            with time_limit(request.get("timeout"), request["spec"], doing=doing):
-                loaded = load(request["spec"], trust=bool(request.get("trust")))
-                document = perform(loaded, request["op"])
+            watcher = FrameworkImports(lambda text: send({"progress": text})) if request.get("progress") else None
+            if watcher is not None:
+                sys.meta_path.insert(0, watcher)
+            try:
+                with time_limit(request.get("timeout"), request["spec"], doing=doing):
+                    loaded = load(request["spec"], trust=bool(request.get("trust")))
+                    if watcher is not None and request["op"]["what"] == "trace":
+                        send({"progress": f"running {request['op'].get('call') or loaded.adapter.trace_call or 'the run'}"})
+                    document = perform(loaded, request["op"])
+            finally:
+                if watcher is not None and watcher in sys.meta_path:
+                    sys.meta_path.remove(watcher)
             send(answer(document, loaded.files))
         except KeyboardInterrupt:
             raise

@@ -3,13 +3,14 @@ this file or each other); this folder is on ``sys.path`` because it holds this `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import helpers
 import pytest
-from helpers import ROOT, SPECS
+from helpers import ARGS, CHROMIUM, ROOT, SPECS
 
-FIXTURE_MARKS = {"cli_models": ("fastai", "lightning", "subprocess")}
+FIXTURE_MARKS = {"cli_models": ("fastai", "lightning", "subprocess"), "browser": ("browser",)}
 """Session fixtures that need a framework or start processes mark every test that uses them."""
 
 
@@ -48,6 +49,29 @@ def cli_models() -> dict[str, Path]:
     together in the background: ``helpers.cli_json``)."""
     futures = {spec: helpers.cli_json(spec) for spec in SPECS}
     return {spec: future.result() for spec, future in futures.items()}
+
+
+def _unavailable(reason: str) -> None:
+    """Skip a browser test, or fail it under ``CI`` (set and not ``0``/``false``)."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium (``/usr/bin/chromium`` through Playwright's sync API) for the whole session, shared by every module:
+    a second sync Playwright in the same thread fails while the first is running."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture

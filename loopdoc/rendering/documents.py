@@ -8,6 +8,7 @@ becomes a one-line ``TemplateError`` naming the template's file and line.
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from .links import check_source_url, source_link
 from .markdown import code_fence
 from .matrix import MARKS, loop_matrix, svg_layout
 from .output import FORMATS
-from .text import printable_model, printable_text
+from .text import inert_json, printable_text, printable_value
 
 if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay for them
     from ..model.diff import LoopDiff
@@ -32,7 +33,8 @@ if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay
 TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja", "svg": "matrix.svg.jinja"}
 def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | None = None,
            template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None,
-           show_differences: bool = False, matrix_image: str | None = None, template: str | None = None) -> str:
+           show_differences: bool = False, matrix_image: str | None = None, template: str | None = None,
+           color: bool = False) -> str:
     """Render a loop model, or a trace (its static loop annotated with what ran), as text in ``fmt``.
 
     Args:
@@ -49,6 +51,8 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
         matrix_image: for ``md``, the URL (relative to the document) of the matrix as an SVG file
             (``render(loop, "svg")``) to show instead of the inline table; ``None``: the table.
         template: the template to render instead of the format's own (``TEMPLATES``), e.g. ``"card.md.jinja"``.
+        color: for ``txt``, colour with ANSI escapes (``SHOW_COLORS``: phases by stage, event
+            names, callbacks, filters, cancel branches); ignored by the other formats.
 
     Returns:
         The whole document, ending in a newline; the same input gives the same bytes. ``svg`` is
@@ -62,10 +66,10 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     if source_url is not None:
         check_source_url(source_url)
     if fmt == "json":
-        return loop.to_json()
+        return inert_json(loop.to_json())
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    loop, title = printable_model(loop), None if title is None else printable_text(title)
+    loop, title = printable_value(loop), None if title is None else printable_text(title)
     trace = loop if _is_trace(loop) else None
     if trace is not None:
         loop = trace.loop
@@ -77,7 +81,8 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     with template_errors():
         env = environment(fmt, template_dir)
         text = env.get_template(template or TEMPLATES[fmt]).render(**context, show_differences=show_differences, title=title,
-                                                                   matrix_image=matrix_image)
+                                                                   matrix_image=matrix_image,
+                                                                   c=SHOW_COLORS if color and fmt == "txt" else _NO_COLORS)
     return text.rstrip("\n") + "\n"
 
 
@@ -86,7 +91,7 @@ def document_context(loop: Loop, trace: Trace | None = None, *, verbose: bool = 
     """The variables every loop template (page, Markdown, text, fragment) gets, computed from the model alone.
 
     Args:
-        loop: the model (already passed through ``printable_model``).
+        loop: the model (already passed through ``printable_value``).
         trace: a trace of it, or ``None``.
         verbose: add docstrings and steps where the format has a short form.
         source_url: see ``render``.
@@ -145,6 +150,14 @@ def _is_trace(obj: object) -> bool:
     return module is not None and isinstance(obj, module.Trace)
 
 
+SHOW_COLORS = {"title": "\x1b[1m", "phase": "\x1b[1;34m", "train": "\x1b[1;32m", "validate": "\x1b[1;33m",
+               "test": "\x1b[1;35m", "predict": "\x1b[1;35m", "event": "\x1b[36m", "callback": "\x1b[1m",
+               "filter": "\x1b[33m", "cancel": "\x1b[31m", "note": "\x1b[1;33m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
+"""ANSI codes of ``loop.txt.jinja`` by role when ``render(..., color=True)``: phases bold, by stage (training
+green, validation yellow, others blue), event names cyan, callbacks bold, filters in their stage's colour,
+cancel branches red, annotations dim."""
+_NO_COLORS = dict.fromkeys(SHOW_COLORS, "")
+
 DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}
 _ANSI = {"add": "\x1b[32m", "remove": "\x1b[31m", "change": "\x1b[33m", "move": "\x1b[36m",
          "bold": "\x1b[1m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
@@ -162,7 +175,9 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
             changed yellow, moved cyan); ignored by the other formats.
 
     Returns:
-        The whole document, ending in a newline; the same input gives the same bytes.
+        The whole document, ending in a newline; the same input gives the same bytes. Model
+        text is cleaned as for ``render`` (``loopdoc.rendering.text``): control characters,
+        lone surrogates and bidi controls show as U+FFFD; JSON keeps them as ``\\uXXXX`` escapes.
 
     Raises:
         UsageError: unknown ``fmt``.
@@ -171,15 +186,17 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
     from .values import first_line, show_value, text_diff
 
     if fmt == "json":
-        return diff.to_json()
+        return inert_json(diff.to_json())
     if fmt not in DIFF_TEMPLATES:
         raise UsageError(f"unknown format {fmt!r} for a diff; choose one of {', '.join(f for f in FORMATS if f != 'svg')}")
+    diff = printable_value(diff)  # control and bidi characters as U+FFFD, as for a loop
     with template_errors():
         env = environment(fmt)
         env.filters["value"] = show_value
         env.filters["first_line"] = first_line
         env.globals["text_diff"] = text_diff
         env.globals["fence"] = code_fence
+        env.filters["html_text"] = lambda s: html.escape(str(s), quote=False)  # text inside raw HTML of a Markdown diff
         text = env.get_template(DIFF_TEMPLATES[fmt]).render(
             diff=diff,
             c=_ANSI if color and fmt == "txt" else dict.fromkeys(_ANSI, ""),
