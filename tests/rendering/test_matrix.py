@@ -158,7 +158,10 @@ def test_other_frameworks_need_no_template_change(make) -> None:
     svg = ET.fromstring(render(loop, "svg"))
     assert len(svg.findall(f".//{SVG}g[@class='row']")) == len(loop.callbacks)
     md = render(loop, "md")
-    assert f"Who runs where: {len(loop.callbacks)} callbacks × {len(m.columns)} events" in md
+    from loopdoc.adapters.registry import wording
+
+    words = wording(loop.framework.name)  # an installed adapter's words ("hook" for Lightning), else the neutral ones
+    assert f"Who runs where: {len(loop.callbacks)} {words.callback}s × {len(m.columns)} {words.event}s" in md
 
 
 # ---------------------------------------------------------------- the standalone SVG
