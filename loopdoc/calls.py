@@ -63,7 +63,8 @@ def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
     """
     accepted = loop_calls() if accepted is None else accepted
     node = call_expression(text)
-    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
     if name not in accepted:
         close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ";"
