@@ -419,20 +419,6 @@ def _in_text(text: str, event: str) -> list[str]:
     return [] if listed.startswith("-") else [name.split(" (")[0] for name in listed.split(", ")]
 
 
-def _in_markdown(text: str, event: str) -> list[str]:
-    """The callbacks the Markdown lists at the first place of ``event`` (its handler list items)."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"- **`{event}`**"))
-    names = []
-    for line in lines[start + 1:]:
-        if line.startswith("- ") or line.startswith("#"):
-            break
-        m = re.match(r"  - `([^`]+)` → ", line)
-        if m:
-            names.append(m.group(1))
-    return names
-
-
 def _in_card(text: str, event: str) -> list[str]:
     """The callbacks a compact card's whole-loop list names at the first place of ``event``
     (``- <code>after&#95;create</code>: <code>A</code>, <code>B</code>``; ``–`` for none)."""
