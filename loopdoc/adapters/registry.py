@@ -20,7 +20,7 @@ from typing import Any
 from .base import Adapter, Wording
 
 GROUP = "loopdoc.frameworks"
-BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER"}
+BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER", "transformers": "loopdoc.adapters.transformers:ADAPTER"}
 
 
 def _load(target: str) -> Adapter:
