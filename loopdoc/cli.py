@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
     t.add_argument("spec", metavar="SPEC", help="learner.py[:ATTR] or package.module[:ATTR]")
-    t.add_argument("--call", metavar="CALL", default="fit(1)", help="the call to run (default: fit(1))")
+    t.add_argument("--call", metavar="CALL", default=None,
+                   help="the call to run (default: the framework's: fit(1) for fastai, train() for a Hugging Face Trainer)")
     t.add_argument("--batches", type=int, default=3, metavar="N", help="at most N batches per batch loop (default: 3)")
     t.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file (format from its extension: .html, .md, .json, .txt); default - (text to stdout)")
