@@ -6,7 +6,7 @@ Neutral: reads only model fields (``Loop``, ``Trace``) and the framework's ``Wor
 from __future__ import annotations
 
 from ..adapters.base import Wording
-from ..model.loop import Loop
+from ..model.loop import Loop, Phase
 from ..model.trace import Trace
 
 
@@ -26,7 +26,8 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     """Where the run departed from the static model, one sentence each, in loop order.
 
     Reports: events the model has that never fired (cancel events, ``after_cancel_*``,
-    are expected not to, unless something cancelled); callbacks the model lists at an
+    are expected not to, unless something cancelled, and so are the events of a phase the
+    model says runs only under a ``condition``); callbacks the model lists at an
     event that never ran there (why, in the framework's words: ``words.never_ran``);
     callbacks that ran where the model does not list them; callbacks that ran only once
     at an event that fired more often. The ``create`` phase fired when the trainer was
@@ -41,6 +42,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     """
     static = static_events(trace.loop)
     observed = trace.event_map()
+    conditional = conditional_paths(trace.loop)
     out = []
     for key, expected in static.items():
         path, ev = key
@@ -49,7 +51,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
         where = f"{'/'.join(path)}:{ev}"
         seen = observed.get(key)
         if seen is None:
-            if not ev.startswith("after_cancel_"):
+            if not ev.startswith("after_cancel_") and path not in conditional:
                 out.append(f"{where} never fired")
             continue
         ran = {h.callback: h for h in seen.handlers}
@@ -64,4 +66,29 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     for key in observed:
         if key not in static:
             out.append(f"{'/'.join(key[0])}:{key[1]} fired but is not in the static model")
+    return out
+
+
+def conditional_paths(loop: Loop) -> set[tuple[str, ...]]:
+    """The keyed paths (as ``Loop.iter_events(keyed=True)`` gives them) of every phase that has a ``condition``,
+    and of every phase inside one: their events may rightly never fire in a run.
+
+    Args:
+        loop: the model.
+
+    Returns:
+        The paths, the top-level phase named by its ``Loop.top_keys`` key.
+    """
+    out: set[tuple[str, ...]] = set()
+
+    def walk(phase: Phase, path: tuple[str, ...], inside: bool) -> None:
+        inside = inside or phase.condition is not None
+        if inside:
+            out.add(path)
+        for child in phase.children:
+            if isinstance(child, Phase):
+                walk(child, (*path, child.name), inside)
+
+    for key, phase in zip(loop.top_keys(), loop.phases, strict=True):
+        walk(phase, (key,), False)
     return out
