@@ -15,19 +15,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, HF_EXAMPLES, ROOT
 
 from loopdoc.model import load_json
 from loopdoc.render import render
 
 GOLDEN = ROOT / "tests" / "golden"
 REGENERATE = os.environ.get("LOOPDOC_REGENERATE") == "1"
+CASES = EXAMPLES + HF_EXAMPLES
 
 
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for spec in EXAMPLES:
+    for spec in CASES:
         target = tmp_path_factory.mktemp("golden") / "loop.json"
         proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", spec, "-o", str(target)],
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -37,7 +38,7 @@ def saved_models(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("fmt", ["json", "html", "md", "txt"])
-@pytest.mark.parametrize("spec", EXAMPLES)
+@pytest.mark.parametrize("spec", CASES)
 def test_golden(saved_models, spec, fmt):
     actual = render(load_json(str(saved_models[spec])), fmt)
     golden = GOLDEN / f"{Path(spec).stem}.{fmt}"

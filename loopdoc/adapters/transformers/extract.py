@@ -716,7 +716,8 @@ class _Builder:
         if wrong:
             meant = [f"`{w}` (nearest event: `{nearest_event(w, self.events)}`)" if nearest_event(w, self.events) else f"`{w}`"
                      for w in wrong]
-            self.notes.append(f"`{cb_id}` defines {', '.join(meant)}: not TrainerCallback events, so the Trainer never calls "
+            what = "not a TrainerCallback event" if len(wrong) == 1 else "not TrainerCallback events"
+            self.notes.append(f"`{cb_id}` defines {', '.join(meant)}: {what}, so the Trainer never calls "
                               f"{'it' if len(wrong) == 1 else 'them'} (and says nothing).")
         if not isinstance(cb, self.base):
             lacking = [e for e in self.events if self._function(cb, e) is None]
