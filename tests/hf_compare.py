@@ -34,6 +34,10 @@ INDEX = {"epoch": "epoch_index", "step": "step_index", "micro_batch": "micro_ind
          "dataset": "dataset_index"}
 
 
+# The matcher recurses once per token; set here, at import, not while a test (or hypothesis) runs.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+
+
 class _Budget(Exception):
     pass
 
@@ -102,7 +106,8 @@ class _Matcher:
                         yield end2, [o, *rest]
                 yield p, []
             yield from rep(pos)
-        elif isinstance(node, Phase) and node.condition is not None:
+        elif (isinstance(node, Phase) or (isinstance(node, Step) and (path, node.name) in self.rules.marks)) \
+                and node.condition is not None:  # a conditional phase, or a Trainer method that runs only sometimes
             for end, o in self.one(node, path, pos):
                 yield end, [o]
             yield pos, []
@@ -146,7 +151,6 @@ def verify(built: Any, timeline: list[dict]) -> dict[str, Any]:
     """
     loop, rules = built.loop, built.rules
     toks = tokens(rules, timeline)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     m = _Matcher(toks, rules)
     report: dict[str, Any] = {"problems": [], "events": sum(t["kind"] == "event" for t in toks), "places": {},
                               "unexercised": []}

@@ -33,6 +33,7 @@ class name, ``Name-2`` ... for further instances, in order of first appearance i
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import sys
 from collections.abc import Iterator
@@ -43,6 +44,22 @@ FLAGS = ("should_training_stop", "should_epoch_stop", "should_save", "should_eva
 # Trainer functions whose entry and exit are recorded (phase markers) and those recorded once (marks).
 SPANS = ("__init__", "train", "_run_epoch", "_maybe_log_save_evaluate", "evaluate", "predict", "_finalize_training")
 MARKS = ("training_step", "prediction_step", "_save_checkpoint", "_load_best_model")
+
+
+def _target(loc: dict[str, Any]) -> tuple[Any, Any]:
+    """What ``call_event``'s loop calls now, ``getattr(callback, event)``, and the code object that runs for it."""
+    try:
+        fn = getattr(loc.get("callback"), loc.get("event"))
+    except Exception:
+        return None, None
+    inner = getattr(fn, "__func__", fn)
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        call = next((vars(k)["__call__"] for k in type(inner).__mro__ if "__call__" in vars(k)), None)
+        code = getattr(call, "__code__", None)
+    return fn, code
 
 
 def _flags(control: Any) -> dict[str, bool] | None:
@@ -146,7 +163,8 @@ def recording() -> Iterator[dict[str, Any]]:
             elif code is dispatch_code:
                 if open_events:
                     open_events[-1]["flags_dispatch"] = _flags(frame.f_locals.get("control"))
-            elif frame.f_back is not None and frame.f_back.f_code is dispatch_code and code not in noop_codes:
+            elif (frame.f_back is not None and frame.f_back.f_code is dispatch_code and code not in noop_codes
+                  and code is _target(frame.f_back.f_locals)[1]):  # not a gc callback or other code run meanwhile
                 loc = frame.f_back.f_locals
                 cb = loc.get("callback")
                 control = loc.get("control")
@@ -156,7 +174,7 @@ def recording() -> Iterator[dict[str, Any]]:
                     open_events[-1]["ran"].append(entry)
                 frames[id(frame)] = ("callback", entry, control)
         elif what == "c_call":
-            if frame.f_code is dispatch_code and arg not in ignored_c and open_events:
+            if frame.f_code is dispatch_code and arg not in ignored_c and open_events and arg is _target(frame.f_locals)[0]:
                 cb = frame.f_locals.get("callback")
                 open_events[-1]["ran"].append({"callback": name_of(cb), "function": getattr(arg, "__qualname__", repr(arg)),
                                                "flags_in": None, "flags_out": None, "replaced": False, "raised": None})

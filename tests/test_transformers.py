@@ -380,10 +380,29 @@ def _tree(folder: Path) -> dict[str, tuple[int, int]]:
     return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.rglob("*"))}
 
 
+@contextlib.contextmanager
+def _no_network():
+    """Fail every socket connection while the block runs, and list the addresses tried."""
+    import socket
+
+    attempts: list = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        attempts.append(address)
+        raise OSError("loopdoc test: no network while loading")
+
+    socket.socket.connect = connect
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect = original
+
+
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
-    """Each HF example loaded by loopdoc (in a copy of examples/ as the working directory) under the oracle, then
-    modelled for train() and run for real; and the folder before and after loading."""
+    """Each HF example loaded by loopdoc (in a copy of examples/ as the working directory) under the oracle and with
+    no network, then modelled for train() and run for real; and the folder before and after loading."""
     from loopdoc.load import load
 
     folder = tmp_path_factory.mktemp("examples")
@@ -396,9 +415,10 @@ def examples(tmp_path_factory):
         for spec in HF_EXAMPLES:
             name = Path(spec).name
             before = _tree(folder)
-            with recording() as rec_init, contextlib.redirect_stderr(io.StringIO()):
+            with recording() as rec_init, contextlib.redirect_stderr(io.StringIO()), _no_network() as attempts:
                 loaded = load(name)
             after = _tree(folder)
+            assert attempts == [], f"loading {spec} opened network connections: {attempts}"
             built = extract.build(loaded.trainer, loaded_from=loaded.loaded_from, call=None, at_init=loaded.observation)
             with recording() as rec_run, contextlib.redirect_stderr(io.StringIO()):
                 loaded.trainer.train()

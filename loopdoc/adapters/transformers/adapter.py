@@ -52,9 +52,9 @@ class TransformersAdapter:
         Returns:
             The answer; transformers is not imported to find it.
         """
-        from .extract import is_trainer
-
-        return is_trainer(obj)
+        module = sys.modules.get("transformers.trainer")
+        cls = getattr(module, "Trainer", None) if module is not None else None
+        return isinstance(cls, type) and isinstance(obj, cls)
 
     def watch(self) -> contextlib.AbstractContextManager[dict[int, Any]]:
         """``creation.watch_creation()``: the callbacks each ``Trainer.__init__`` fired ``on_init_end`` for, and no

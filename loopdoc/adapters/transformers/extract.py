@@ -28,7 +28,6 @@ position (they are not part of the model). Importing this module imports no tran
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,6 +333,11 @@ class _Builder:
             return None, None
         parts = []
         exact = not raisers and not clearers and not overridden and not self.unstop and fires is not None
+        if block == "epoch" and self.stop_dynamic and flag != "should_save":
+            exact = False  # the epoch's log needs a step since the last log, its evaluation a state.epoch: both depend on the stop
+        if block == "epoch" and flag == "should_log" and (self._writers(flag, STEP_EVENTS + BLOCK_EVENTS, True)
+                                                          or self._writers(flag, ("on_step_end", *BLOCK_EVENTS), False)):
+            exact = False  # it logs only if no step-level log came since: callbacks decide those
         if rule is not None:
             text = rule
             if fires is not None and self.n is not None:
@@ -799,12 +803,4 @@ def _count(n: int | None, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural}"
 
 
-def is_trainer(obj: Any) -> bool:
-    """Whether ``obj`` is a ``transformers.Trainer`` (never imports transformers: without ``transformers.trainer`` in
-    ``sys.modules`` the user's code built none)."""
-    module = sys.modules.get("transformers.trainer")
-    cls = getattr(module, "Trainer", None) if module is not None else None
-    return isinstance(cls, type) and isinstance(obj, cls)
-
-
-__all__ = ["FLAGS", "RESETS", "Built", "Numbers", "Rules", "build", "default_call", "events", "is_trainer"]
+__all__ = ["FLAGS", "RESETS", "Built", "Numbers", "Rules", "build", "default_call", "events"]
