@@ -55,6 +55,23 @@ class DictDataset(torch.utils.data.Dataset):
         return item
 
 
+class Stream(torch.utils.data.IterableDataset):
+    """``n`` examples like ``DictDataset``'s, as an iterable without a length."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __iter__(self):
+        return (DictDataset(self.n)[i] for i in range(self.n))
+
+
+class NotACallback:
+    """Duck-typed, not a TrainerCallback: it has some event methods and lacks the others."""
+
+    def on_init_end(self, args, state, control, **kwargs): pass
+    def on_log(self, args, state, control, **kwargs): pass
+
+
 def make_args(out_dir: str, **kw) -> TrainingArguments:
     base = dict(output_dir=out_dir, report_to="none", use_cpu=True, max_steps=4, per_device_train_batch_size=2,
                 per_device_eval_batch_size=2, dataloader_num_workers=0, disable_tqdm=True)
@@ -184,6 +201,11 @@ def users(out, ga=2, n_train=8, **kw):
     return tr
 
 
+def iterable(out):
+    return Trainer(model=TinyModel(), args=make_args(out, max_steps=3, logging_steps=1, save_strategy="no"),
+                   train_dataset=Stream(20))
+
+
 def no_default_flow(out):
     tr = _t(out, n_train=8, max_steps=2, logging_steps=1, save_strategy="steps", save_steps=1)
     tr.remove_callback(DefaultFlowCallback)
@@ -229,6 +251,7 @@ SCENARIOS = {
     "ask_eval_with_strategy_no": (lambda out: _t(out, callbacks=[AskEval], n_eval=2, max_steps=3, save_strategy="no"), "train()"),
     "save_on_log": (lambda out: _t(out, callbacks=[SaveOnLog], max_steps=3, logging_steps=2, save_strategy="no"), "train()"),
     "no_default_flow": (no_default_flow, "train()"),
+    "iterable_dataset": (iterable, "train()"),
     "epoch_log_after_first_step": (lambda out: _t(out, n_train=2, max_steps=-1, num_train_epochs=2, logging_first_step=True,
                                                   logging_strategy="epoch", save_strategy="no"), "train()"),
 }

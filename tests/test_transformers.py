@@ -288,6 +288,39 @@ def test_evaluate_on_a_dict_calls_itself_per_dataset_and_predict_has_no_on_log(o
     assert [t["event"] for t in report["timeline"] if t["kind"] == "event"][1:] == ["on_prediction_step"] * 3 + ["on_predict"]
 
 
+def test_notes_about_events_that_never_fire_are_true(out):
+    report = ok(check(lambda: sc.make_trainer(out, callbacks=[sc.Recorder], save_strategy="no"), "train()"))
+    notes = report["built"].loop.notes
+    assert "`Recorder`: `on_evaluate` never fires in train() (eval_strategy='no' and no callback sets control.should_evaluate)." in notes
+    assert "`Recorder`: `on_substep_end` never fires in train() (gradient_accumulation_steps=1: every micro-batch ends its " \
+           "update step)." in notes
+    assert "`Recorder`: `on_save` never fires in train() (save_strategy='no' and no callback sets control.should_save)." in notes
+    for event in ("on_evaluate", "on_prediction_step", "on_substep_end", "on_save"):
+        assert fired(report, event) == []
+
+
+def test_evaluation_asked_without_an_eval_dataset_fails_as_the_note_says(out):
+    report = check(lambda: sc.make_trainer(out, callbacks=[sc.AskEval], save_strategy="no"), "train()", expect=ValueError)
+    assert "evaluation requires an eval_dataset" in str(report["error"])
+    assert any("the Trainer has no eval_dataset: evaluate() raises ValueError there" in n for n in report["built"].loop.notes)
+
+
+def test_a_callback_that_is_not_a_trainer_callback_fails_where_the_note_says(out):
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer = sc.make_trainer(out, callbacks=[sc.NotACallback()], save_strategy="no")
+        loop = loopdoc.loop(trainer)
+        with pytest.raises(AttributeError, match="on_train_begin"):
+            trainer.train()
+    note = next(n for n in loop.notes if n.startswith("`NotACallback` is not a TrainerCallback"))
+    assert "`on_train_begin`" in note and "`on_log`" not in note and "raises AttributeError" in note
+
+
+def test_a_dataset_without_length_trains_until_max_steps(out):
+    report = ok(check(lambda: sc.iterable(out), "train()"))
+    assert report["trainer"].state.global_step == 3
+    assert any(n.startswith("The train dataset has no length: the Trainer trains until max_steps=3.") for n in report["built"].loop.notes)
+
+
 # ---------------------------------------------------------------- the comparison is not vacuous
 
 

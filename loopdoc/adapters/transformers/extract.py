@@ -326,6 +326,8 @@ class _Builder:
             ``(condition, when)``; condition ``None`` means the part never runs (leave it out).
         """
         where = (*(STEP_EVENTS if block == "step" else ("on_epoch_end",)), *BLOCK_EVENTS)
+        if block == "epoch" and self.open_tail:  # an update step cut before its block leaves its flags to the epoch's
+            where = (*where, "on_step_begin", "on_substep_end")
         raisers = self._writers(flag, where, True)
         clearers = self._writers(flag, ("on_step_end" if block == "step" else "on_epoch_end", *BLOCK_EVENTS), False)
         overridden = self.df is not None and not (self.df_step if block == "step" else self.df_epoch)
@@ -427,7 +429,8 @@ class _Builder:
         if self.early or self.unstop or (self.df is not None and not self.df_step) or \
                 any(w.may_set("should_training_stop") for w in self.writes):
             loop += "; " + self._stop_text()
-        self.rules.count[path] = lambda env, epochs=epochs: epochs
+        bound = epochs if n.sized else n.max_steps  # no length: an epoch per batch, at most
+        self.rules.count[path] = lambda env, bound=bound: bound
         self.rules.exact[path] = not self.stop_dynamic and n.sized
         children = (self.event("on_epoch_begin"), self.step_phase(path), self.event("on_epoch_end"), self.block_phase(path, "epoch"))
         return Phase("epoch", "One pass over the train dataloader.", children, loop=loop)
@@ -771,8 +774,9 @@ class _Builder:
             else:
                 notes.append(f"train() writes checkpoints to output_dir={a.output_dir!r} (checkpoint-<global_step>).")
         if not n.sized:
-            notes.append("The train dataset has no length: the Trainer runs until max_steps; an iterator that runs out "
-                         "first ends the epoch (and, with no batch at all, training).")
+            notes.append(f"The train dataset has no length: the Trainer trains until max_steps={n.max_steps}. This model shows "
+                         "one epoch; a dataset that runs out first ends that epoch and the Trainer starts another (it stops "
+                         "only at max_steps, or when an epoch yields no batch at all).")
 
 
 def _names(b: _Builder) -> set[str]:
