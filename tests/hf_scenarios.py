@@ -201,6 +201,19 @@ def users(out, ga=2, n_train=8, **kw):
     return tr
 
 
+class CountingTrainer(Trainer):
+    """A Trainer subclass overriding a loop method (calling the Trainer's own): loopdoc notes it."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.micro_batches = getattr(self, "micro_batches", 0) + 1
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+def subclass(out):
+    return CountingTrainer(model=TinyModel(), args=make_args(out, gradient_accumulation_steps=2, save_strategy="no"),
+                           train_dataset=DictDataset(8), callbacks=[Recorder])
+
+
 def iterable(out):
     return Trainer(model=TinyModel(), args=make_args(out, max_steps=3, logging_steps=1, save_strategy="no"),
                    train_dataset=Stream(20))
@@ -252,6 +265,7 @@ SCENARIOS = {
     "save_on_log": (lambda out: _t(out, callbacks=[SaveOnLog], max_steps=3, logging_steps=2, save_strategy="no"), "train()"),
     "no_default_flow": (no_default_flow, "train()"),
     "iterable_dataset": (iterable, "train()"),
+    "trainer_subclass": (subclass, "train()"),
     "epoch_log_after_first_step": (lambda out: _t(out, n_train=2, max_steps=-1, num_train_epochs=2, logging_first_step=True,
                                                   logging_strategy="epoch", save_strategy="no"), "train()"),
 }

@@ -37,6 +37,7 @@ import loopdoc  # noqa: E402
 from loopdoc.adapters.transformers import extract  # noqa: E402
 from loopdoc.adapters.transformers.calls import parse_call  # noqa: E402
 from loopdoc.adapters.transformers.creation import watch_creation  # noqa: E402
+from loopdoc.adapters.transformers.wording import EVENTS_5_24  # noqa: E402
 from loopdoc.errors import LoadError, UsageError  # noqa: E402
 from loopdoc.model.loop import Event, Phase  # noqa: E402
 
@@ -315,6 +316,13 @@ def test_a_callback_that_is_not_a_trainer_callback_fails_where_the_note_says(out
     assert "`on_train_begin`" in note and "`on_log`" not in note and "raises AttributeError" in note
 
 
+def test_a_trainer_subclass_gets_a_note_and_the_trainer_s_loop(out):
+    report = ok(check(lambda: sc.subclass(out), "train()"))
+    assert report["trainer"].micro_batches == 8  # 4 update steps of 2
+    assert ("`CountingTrainer` overrides `Trainer.training_step`: this model shows transformers.Trainer's own code there; "
+            "what the override runs instead is not read.") in report["built"].loop.notes
+
+
 def test_a_dataset_without_length_trains_until_max_steps(out):
     report = ok(check(lambda: sc.iterable(out), "train()"))
     assert report["trainer"].state.global_step == 3
@@ -494,7 +502,7 @@ def test_event_list_is_read_from_the_installed_trainer_callback(examples):
     from transformers import TrainerCallback
 
     events = [n for n in vars(TrainerCallback) if n.startswith("on_")]
-    assert extract.events() == events and len(events) == 16
+    assert extract.events() == events == list(EVENTS_5_24)
     placed = set()
     trainer = examples["examples/hf_callbacks.py"]["loaded"].trainer
     for call in ("train()", "evaluate()", "predict(ds)"):
@@ -741,3 +749,17 @@ def test_mkdocs_and_sphinx_pages_embed_the_trainer(builds):
     assert "MicroBatchCounter" in page and "on_substep_end" in page and "call <code>evaluate()</code>" in page
     page = (tmp / "sphinx" / "_build" / "index.html").read_text(encoding="utf-8")
     assert "MicroBatchCounter" in page and "on_prediction_step" in page
+
+
+@pytest.mark.parametrize("name", ["hf_callbacks", "hf_defaults"])
+def test_golden_page_is_valid_html_with_unique_ids_and_no_broken_anchor(name):
+    import re
+
+    import html5lib
+
+    page = (ROOT / "tests" / "golden" / f"{name}.html").read_text(encoding="utf-8")
+    html5lib.HTMLParser(strict=True).parse(page)
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    assert set(re.findall(r'href="#([^"]+)"', page)) <= set(ids)
+    assert 'id="flows"' in page and "control.should_evaluate" in page

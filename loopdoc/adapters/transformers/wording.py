@@ -20,6 +20,12 @@ import difflib
 
 from ..base import Wording
 
+# The events of transformers 5.24's TrainerCallback, in definition order: for reference (and for the check rules' tests).
+# loopdoc reads the installed class (extract.events), so a newer transformers with other events is followed.
+EVENTS_5_24 = ("on_init_end", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_step_begin",
+               "on_pre_optimizer_step", "on_optimizer_step", "on_substep_end", "on_step_end", "on_evaluate", "on_predict",
+               "on_save", "on_log", "on_prediction_step", "on_push_begin")
+
 # When each event fires and what the Trainer holds then. The event list itself is read from the
 # installed `TrainerCallback` (extract.events); an event missing here gets UNKNOWN_EVENT.
 EVENT_DESCRIPTIONS = {
