@@ -1,12 +1,14 @@
 # make example : install into .venv (first time only) and render examples/custom_callbacks.py to loop.html
 # make test    : install into .venv (first time only) and run the whole test suite
+# make test-fast: the tests that need no framework (tests/model, tests/rendering, tests/analysis; seconds)
 # make bench   : speed against the floor of each command (benchmarks/run.py; a few minutes)
+# make validators: recompile loopdoc/model/_validators.py after a schema change
 # make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test lint golden docs bench
+.PHONY: install example test test-fast lint golden docs bench validators
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,14 +25,21 @@ example: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/model tests/rendering tests/analysis
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check loopdoc tests examples benchmarks
 
 golden: $(STAMP)
-	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/test_golden.py
+	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/integration/test_golden.py tests/fastai/test_diff_fixtures.py
+	cp tests/golden/custom_callbacks.svg docs/matrix.svg
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+validators: $(STAMP)
+	$(PY) -m loopdoc.model.codegen

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import loopdoc  # noqa: E402
+from loopdoc.adapters.fastai.recorder import run_trace  # noqa: E402
 from loopdoc.load import load  # noqa: E402
-from loopdoc.trace import run_trace  # noqa: E402
 
 
 def main() -> None:

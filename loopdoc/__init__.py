@@ -24,7 +24,7 @@ __all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "
 
 def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
          namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
-    """Return the ``Loop`` of a call on a live trainer, without training or changing it.
+    """Return the ``Loop`` of a call on a live trainer, without training or changing it, with ``loopdoc check``'s findings.
 
     Args:
         trainer: a fastai ``Learner`` (or any framework's trainer an installed adapter knows).
@@ -47,8 +47,11 @@ def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call:
     if adapter is None:
         raise TypeError(f"not a trainer loopdoc knows: {type(trainer).__qualname__} (installed adapters: "
                         f"{', '.join(a.name for a in _adapters())})")
-    return adapter.loop(trainer, loaded_from=loaded_from, call=call, namespace=namespace or {}, observation=at_create,
-                        extra_callbacks=cbs)
+    from .analysis.lint import lint_loop
+
+    model = adapter.loop(trainer, loaded_from=loaded_from, call=call, namespace=namespace or {}, observation=at_create,
+                         extra_callbacks=cbs)
+    return lint_loop(model, adapter, trainer, namespace or {}, at_create)
 
 
 def _adapters() -> Any:

@@ -3,9 +3,17 @@
 A model card is any Markdown file, typically a Hugging Face ``README.md`` that starts with
 YAML front matter. The section lives between two marker lines::
 
-    <!-- loopdoc:start -->
+    <!-- loopdoc:start call="fine_tune(2)" mode="compact" title="Training loop" -->
     …
     <!-- loopdoc:end -->
+
+The start marker records the options the section was written with (``CardOptions``: the call, the
+mode, the title, and the source URL and assets folder when given), so that ``loopdoc card --check``
+checks what was written without repeating them; a bare ``<!-- loopdoc:start -->`` means the defaults.
+The compact mode (the default) is a short list of the callbacks, the matrix and the whole loop inside
+``<details>`` (``templates/card.md.jinja``); the full mode is the Markdown format (``loop.md.jinja``).
+Versions are compared without local build tags (``torch 2.14.1+cu130`` equals ``torch 2.14.1+cpu``),
+so a card written on a CUDA workstation is current on a CPU runner.
 
 Only the lines from one marker to the other (included) are ever rewritten; every other byte
 of the file, the front matter included, is kept. Without markers the section is added at the
@@ -18,20 +26,143 @@ nothing; the section's heading keeps the level it has in the card.
 
 from __future__ import annotations
 
+import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from .errors import CardError
+from .errors import CardError, UsageError
 from .model.loop import Loop
 
 START = "<!-- loopdoc:start -->"
+"""The start marker without options (as messages name it); with options it is ``CardOptions.marker()``."""
 END = "<!-- loopdoc:end -->"
+MODES = ("compact", "full")
+_START_LINE = re.compile(r"<!--\s*loopdoc:start(?=\s|-->)")
+_START_FULL = re.compile(r"<!--\s*loopdoc:start((?:\s+[A-Za-z][\w-]*=\"[^\"]*\")*)\s*-->")
+_ATTRIBUTE = re.compile(r"\s+([A-Za-z][\w-]*)=\"([^\"]*)\"")
+_ESCAPES = {"&": "&amp;", '"': "&quot;", "<": "&lt;", ">": "&gt;", "\n": "&#10;", "\r": "&#13;"}
 NOTE = "<!-- Written by `loopdoc card`: edits between the loopdoc markers are overwritten. -->"
 _PROCEDURE = re.compile(r"training\s+procedures?\s*:?", re.IGNORECASE)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
+
+
+@dataclass(frozen=True)
+class CardOptions:
+    """The options a card section is written with, kept in its start marker.
+
+    Attributes:
+        call: the call documented (``"fine_tune(2)"``), or ``None`` for the framework's default.
+        mode: ``"compact"`` (callbacks, matrix, the loop folded) or ``"full"`` (the whole Markdown format).
+        title: the section's heading text.
+        source_url: the ``--source-url`` template, or ``None``.
+        assets: the folder of the matrix image, relative to the card (POSIX), or ``None`` for the inline table.
+    """
+
+    call: str | None = None
+    mode: str = "compact"
+    title: str = "Training loop"
+    source_url: str | None = None
+    assets: str | None = None
+
+    def marker(self) -> str:
+        """The start marker line, e.g. ``<!-- loopdoc:start call="fit(1)" mode="compact" title="Training loop" -->``.
+
+        Values are escaped (``&``, ``"``, ``<``, ``>`` and line breaks as character references), so a value
+        cannot end the comment or the attribute; ``parse`` reads them back.
+        """
+        parts = [f'{_NAMES[f.name]}="{_escape(value)}"' for f in fields(self)
+                 if (value := getattr(self, f.name)) is not None]
+        return "<!-- loopdoc:start " + " ".join(parts) + " -->"
+
+    @classmethod
+    def parse(cls, line: str, where: str) -> CardOptions:
+        """Read the options of a start marker line (a bare ``<!-- loopdoc:start -->`` gives the defaults).
+
+        Args:
+            line: the marker line (surrounding whitespace allowed).
+            where: ``card:LINE``, for messages.
+
+        Returns:
+            The options; attributes not given keep their defaults.
+
+        Raises:
+            CardError: a malformed marker, an unknown or repeated attribute, or an unknown mode.
+        """
+        m = _START_FULL.fullmatch(line.strip())
+        if m is None:
+            raise CardError(f'{where}: malformed start marker; write it as <!-- loopdoc:start name="value" … --> '
+                            f"or {START}")
+        values: dict[str, str] = {}
+        for name, value in _ATTRIBUTE.findall(m.group(1)):
+            field_name = _FIELDS.get(name)
+            if field_name is None:
+                raise CardError(f"{where}: unknown option {name!r} in the start marker; known: {', '.join(_FIELDS)}")
+            if field_name in values:
+                raise CardError(f"{where}: option {name!r} given twice in the start marker")
+            values[field_name] = html.unescape(value)
+        options = cls(**values)
+        if options.mode not in MODES:
+            raise CardError(f"{where}: mode {options.mode!r} in the start marker; choose one of {', '.join(MODES)}")
+        return options
+
+    def merged(self, **given: str | None) -> CardOptions:
+        """These options with each of ``given`` that is not ``None`` put in (command-line options win over the marker's).
+
+        Args:
+            **given: field names (``call``, ``mode``, ``title``, ``source_url``, ``assets``) and values or ``None``.
+
+        Returns:
+            A new ``CardOptions``.
+
+        Raises:
+            TypeError: a name that is not a field.
+        """
+        return replace(self, **{k: v for k, v in given.items() if v is not None})
+
+
+_NAMES = {"call": "call", "mode": "mode", "title": "title", "source_url": "source-url", "assets": "assets"}
+_FIELDS = {v: k for k, v in _NAMES.items()}
+
+
+def _escape(value: str) -> str:
+    return "".join(_ESCAPES.get(ch, ch) for ch in value)
+
+
+def card_options(text: str, where: str = "card") -> CardOptions | None:
+    """The options recorded in ``text``'s start marker, or ``None`` when it has no loopdoc section.
+
+    Args:
+        text: the card's content.
+        where: the card's name, for messages.
+
+    Raises:
+        CardError: broken markers (see ``update_card``) or a malformed start marker.
+    """
+    start, front = _front_matter(text)
+    starts, ends = _marker_rows(text)
+    _check_markers(starts, ends, where, front)
+    if not starts:
+        return None
+    line = _LINE.findall(text[start:])[starts[0]]
+    return CardOptions.parse(line, f"{where}:{front + starts[0] + 1}")
+
+
+def strip_local_versions(text: str, names: list[str]) -> str:
+    """``text`` with the local build tag of each named package's version removed: ``torch 2.14.1+cu130`` → ``torch 2.14.1``.
+
+    Args:
+        text: a card section.
+        names: package names as the section shows them before their versions (the framework, ``Loop.versions``).
+
+    Returns:
+        The text, for comparing sections written on different machines (PEP 440 local versions differ by build).
+    """
+    for name in sorted(set(names), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.-])({re.escape(name)} \d[\w.!]*)\+[A-Za-z0-9.]+", r"\1", text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -53,8 +184,9 @@ class CardUpdate:
         return self.action != "unchanged"
 
 
-def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Training loop",
-                source_url: str | None = None) -> CardUpdate:
+def update_card(text: str, loop: Loop, *, where: str = "card", title: str | None = None,
+                source_url: str | None = None, mode: str | None = None, call: str | None = None,
+                options: CardOptions | None = None, matrix_image: str | None = None) -> CardUpdate:
     """Return ``text`` with its loopdoc section written for ``loop``.
 
     Args:
@@ -62,24 +194,34 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
             front matter are kept as they are; the section uses the card's line ends).
         loop: the model.
         where: the card's name, for error messages.
-        title: the section's heading text.
-        source_url: see ``loopdoc.rendering.documents.render``.
+        title: the section's heading text; ``None``: from ``options``.
+        source_url: see ``loopdoc.rendering.documents.render``; ``None``: from ``options``.
+        mode: ``"compact"`` or ``"full"``; ``None``: from ``options``.
+        call: the call ``loop`` is of, to record in the marker; ``None``: from ``options``.
+        options: the options to start from; ``None``: those of the card's start marker (defaults without one).
+        matrix_image: the URL of the matrix image, relative to the card (``--assets``), or ``None`` for the inline table.
 
     Returns:
-        The ``CardUpdate``.
+        The ``CardUpdate``. The section is "unchanged" (and ``text`` kept) also when it differs only in
+        local build tags of versions (``strip_local_versions``).
 
     Raises:
-        CardError: a marker without its partner, markers in the wrong order, or more than one pair.
-        UsageError: a bad ``source_url``.
+        CardError: a marker without its partner, markers in the wrong order, more than one pair, or a malformed start marker.
+        UsageError: a bad ``source_url`` or ``mode``.
     """
     from .rendering.fragment import render_markdown_section
 
+    if options is None:
+        options = card_options(text, where) or CardOptions()
+    options = options.merged(title=title, source_url=source_url, mode=mode, call=call)
+    if options.mode not in MODES:
+        raise UsageError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     body_start, front_lines = _front_matter(text)
     head, body = text[:body_start], text[body_start:]
     lines = _LINE.findall(body)
     newline = "\r\n" if "\r\n" in text else "\n"
     code, headings = _structure(lines)
-    starts = [i for i, line in enumerate(lines) if i not in code and line.strip() == START]
+    starts = [i for i, line in enumerate(lines) if i not in code and _START_LINE.match(line.strip())]
     ends = [i for i, line in enumerate(lines) if i not in code and line.strip() == END]
     _check_markers(starts, ends, where, front_lines)
 
@@ -89,13 +231,18 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str = "Tra
         level = inside[0] if inside else 2
     else:
         first, last, level = _placement(lines, headings)
-    section = render_markdown_section(loop, heading_level=level, title=title, source_url=source_url)
-    block = newline.join([START, NOTE, "", *section.rstrip("\n").split("\n"), "", END])
+    if starts:
+        CardOptions.parse(lines[first], f"{where}:{front_lines + first + 1}")  # a malformed marker is an error
+    section = render_markdown_section(loop, heading_level=level, title=options.title, source_url=options.source_url,
+                                      compact=options.mode == "compact", matrix_image=matrix_image)
+    block = newline.join([options.marker(), NOTE, "", *section.rstrip("\n").split("\n"), "", END])
 
     if starts:
         ending = lines[last][len(lines[last].rstrip("\r\n")):]
         new_body = "".join(lines[:first]) + block + ending + "".join(lines[last + 1:])
-        action = "unchanged" if new_body == body else "updated"
+        names = [loop.framework.name, *loop.versions]
+        same = new_body == body or strip_local_versions(new_body, names) == strip_local_versions(body, names)
+        action = "unchanged" if same else "updated"
         return CardUpdate(head + new_body if action == "updated" else text, action)
 
     before, after = lines[:first], lines[first:]
@@ -184,54 +331,94 @@ class CardResult:
         return self.checked and self.action != "unchanged"
 
 
-def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False,
-                 title: str = "Training loop", source_url: str | None = None) -> CardResult:
+def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False, title: str | None = None,
+                 source_url: str | None = None, mode: str | None = None, assets: str | None = None) -> CardResult:
     """``loopdoc card``: update the card, or with ``check`` only compare.
 
-    Checks the card (exists, UTF-8, markers) before loading the learner.
+    Checks the card (exists, UTF-8, markers) before loading the learner. Options not given are those
+    recorded in the card's start marker (``CardOptions``), else the defaults; the options used are
+    recorded again. So ``loopdoc card SPEC README.md --check`` checks a section written with
+    ``--call "fine_tune(2)" --mode full`` without repeating them.
 
     Args:
         spec: the learner (``loopdoc.resolve.resolve``).
         card: the Markdown file; it must exist.
         call: the call to document, e.g. ``"fine_tune(2)"``.
-        check: write nothing; report whether the section is current.
+        check: write nothing; report whether the section (and its matrix image, with assets) is current.
         title: the section's heading text.
         source_url: see ``loopdoc.rendering.documents.render``.
+        mode: ``"compact"`` (default) or ``"full"``.
+        assets: a folder for the matrix image (``<card stem>-matrix.svg``), which the section then shows
+            instead of the inline table; relative to the working directory (recorded relative to the card).
 
     Returns:
-        The ``CardResult`` (``stale`` with ``check`` when the section is missing or out of date).
+        The ``CardResult`` (``stale`` with ``check`` when the section or its image is missing or out of date).
 
     Raises:
-        CardError: the card is missing, not a file, not UTF-8, or its markers are broken.
-        LoopdocError: the learner could not be loaded, or the card could not be written (``OutputError``).
+        CardError: the card is missing, not a file, not UTF-8, or its markers are broken or malformed.
+        UsageError: a bad ``mode`` or ``source_url``, or an image that would overwrite the learner file or the card.
+        LoopdocError: the learner could not be loaded, or a file could not be written (``OutputError``).
     """
+    import os
+
+    from .rendering.assets import matrix_asset, write_asset
+    from .rendering.documents import render
     from .rendering.links import check_source_url
     from .rendering.output import check_output, write_output
     from .resolve import resolve
 
     text = _read(card)
-    if source_url is not None:
-        check_source_url(source_url)
-    _check_markers(*_marker_rows(text), card, _front_matter(text)[1])
+    recorded = card_options(text, card) or CardOptions()
+    folder = None
+    if assets is not None:
+        folder = Path(os.path.relpath(os.path.abspath(assets), os.path.dirname(os.path.abspath(card)))).as_posix()
+    options = recorded.merged(call=call, title=title, source_url=source_url, mode=mode, assets=folder)
+    if options.mode not in MODES:
+        raise UsageError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
+    if options.source_url is not None:
+        check_source_url(options.source_url)
+    asset = None
+    if options.assets is not None:
+        asset = matrix_asset(card, Path(card).parent / options.assets, inputs=(spec, spec.rsplit(":", 1)[0]))
     if not check:
         check_output(card)
-    update = update_card(text, resolve(spec, call).document, where=card, title=title, source_url=source_url)
+    loop = resolve(spec, options.call).document
+    update = update_card(text, loop, where=card, options=options, matrix_image=asset.url if asset else None)
+    image = render(loop, "svg") if asset else None
+    names = [loop.framework.name, *loop.versions]
+    image_stale = asset is not None and image is not None and not _current_file(asset.path, image, names)
     if check:
         if update.action == "inserted":
             return CardResult(update.action, True, f"{card}: no loopdoc section; run loopdoc card {spec} {card}")
         if update.changed:
             return CardResult(update.action, True, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}")
+        if image_stale and asset is not None:
+            return CardResult("updated", True, f"{card}: the matrix image {asset.path} is missing or stale; "
+                                               f"run loopdoc card {spec} {card}")
         return CardResult(update.action, True, f"{card}: the loopdoc section is current")
+    if image_stale and asset is not None and image is not None:
+        write_asset(image, asset)  # first: the card never shows an image that is not there
     if update.changed:
         write_output(update.text, card)
+    if image_stale and not update.changed:
+        return CardResult("updated", False, f"{card}: loopdoc section unchanged, matrix image {asset.path} written")
     return CardResult(update.action, False, f"{card}: loopdoc section {update.action}")
+
+
+def _current_file(path: Path, text: str, names: list[str]) -> bool:
+    """Whether ``path`` holds ``text`` (local version tags aside), UTF-8."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return old == text or strip_local_versions(old, names) == strip_local_versions(text, names)
 
 
 def _marker_rows(text: str) -> tuple[list[int], list[int]]:
     start, _ = _front_matter(text)
     lines = _LINE.findall(text[start:])
     code, _ = _structure(lines)
-    return ([i for i, line in enumerate(lines) if i not in code and line.strip() == START],
+    return ([i for i, line in enumerate(lines) if i not in code and _START_LINE.match(line.strip())],
             [i for i, line in enumerate(lines) if i not in code and line.strip() == END])
 
 

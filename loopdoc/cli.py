@@ -1,10 +1,11 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt] [--title T] [--template-dir DIR] [--source-url URL]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR]
     loopdoc show SPEC [--verbose]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
     loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
-    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--source-url URL]
+    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR]
+    loopdoc check SPEC... [--call CALL] [--format text|json|github] [--select CODES] [--ignore CODES] [--fail-on LEVEL]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
@@ -13,7 +14,9 @@ Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 adds the traceback. A failed ``render`` never creates or changes the output file.
 ``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
 ``card --check`` exits 0 when the card's section is current, 1 when it is missing or stale;
-``card`` never exits 1 on an error (such an error exits 2 instead).
+``card`` never exits 1 on an error (such an error exits 2 instead). ``check`` exits 0 when no
+finding is at or above ``--fail-on``, 1 when one is, and 2 or more when a spec failed to load
+(every spec is still checked; the highest code wins).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import LoopdocError, UsageError, exit_code
+from .model.loop import LEVELS
+from .rendering.check import CHECK_FORMATS
 from .rendering.documents import render
 from .rendering.links import check_source_url
 from .rendering.output import FORMATS, check_output, format_for, write_output
@@ -63,12 +68,14 @@ def _lazy_help(action: argparse.Action, make: Any) -> None:
     action.lazy_help = make  # type: ignore[attr-defined]
 
 
+ASSETS_HELP = ("Markdown: write the matrix as DIR/<name>-matrix.svg and show that image instead of the inline table "
+               "(for hosts that allow SVG images)")
 CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one_cycle(3, 1e-3)', 'fine_tune(2)', "
              "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``diff`` and ``card``.
+    """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``trace``, ``diff``, ``card`` and ``check``.
 
     Returns:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
@@ -102,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "links relative paths outside the framework's own packages")
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    p.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
 
     s = sub.add_parser("show", parents=[common, loading], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
@@ -143,9 +151,38 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("card", metavar="CARD", help="the Markdown file to update, e.g. README.md; it must exist")
     k.add_argument("--call", metavar="CALL", help=CALL_HELP)
     k.add_argument("--check", action="store_true", help="write nothing; exit 1 when the section is missing or stale (for CI)")
-    k.add_argument("--title", default="Training loop", help="the section's heading (default: %(default)s)")
+    k.add_argument("--title", help="the section's heading (default: the one recorded in the card, else 'Training loop')")
+    k.add_argument("--mode", choices=("compact", "full"),
+                   help="compact: the callbacks, the matrix and the loop folded in <details>; full: the whole Markdown format "
+                        "(default: the one recorded in the card, else compact)")
     k.add_argument("--source-url", metavar="URL", help="link source locations, as for render")
+    k.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
+
+    c = sub.add_parser("check", parents=[common, loading], help="find handlers that never run and setups that surprise; "
+                                                                "exit 0 clean, 1 findings, 2+ error",
+                       description="Check each learner for callback methods the framework never calls (old or mistyped "
+                                   "event names), objects in the callbacks that are not callbacks, callbacks attached "
+                                   "twice, flags that do not do what they seem to, and order ties. One line per finding: "
+                                   "file:line:col: CODE message. Exit 0 when no finding is at or above --fail-on, 1 when "
+                                   "one is, 2 or more when a learner fails to load.")
+    c.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP + " (several allowed)")
+    c.add_argument("--call", metavar="CALL", help=CALL_HELP)
+    c.add_argument("--format", choices=CHECK_FORMATS, default="text",
+                   help="text (file:line:col: CODE message), json (a versioned report) or github "
+                        "(GitHub Actions annotations); default: text")
+    _lazy_help(c.add_argument("--select", action="append", default=[], metavar="CODES"),
+               lambda: "report only these codes or prefixes (repeat, or separate with commas): " + _rule_list())
+    c.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                   help="leave out these codes or prefixes (repeat, or separate with commas); a longer --select wins")
+    c.add_argument("--fail-on", choices=LEVELS, default="warning",
+                   help="exit 1 when a finding is at this level or above (info < warning < error); default: warning")
     return parser
+
+
+def _rule_list() -> str:
+    from .analysis.lint import every_rule
+
+    return ", ".join(f"{r.code} ({r.level})" for r in every_rule()) + "; the README says what each finds"
 
 
 def _ignore_help() -> str:
@@ -209,7 +246,7 @@ def _card_command(args: argparse.Namespace) -> int:
     from .card import card_command
 
     result = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
-                          source_url=args.source_url)
+                          source_url=args.source_url, mode=args.mode, assets=args.assets)
     print(("Error: " if result.stale else "") + result.message, file=sys.stderr)
     return 1 if result.stale else 0
 
@@ -253,10 +290,27 @@ def _render_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
-    text = render(_load_loop(args), fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
-                  source_url=args.source_url)
+    asset = _matrix_asset(args, fmt)
+    loop = _load_loop(args)
+    text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                  source_url=args.source_url, matrix_image=asset and asset.url)
+    if asset is not None:
+        from .rendering.assets import write_asset
+
+        write_asset(render(loop, "svg"), asset)  # first: the document never shows an image that is not there
     write_output(text, args.output)
     return 0
+
+
+def _matrix_asset(args: argparse.Namespace, fmt: str) -> Any:
+    """``--assets``: the matrix image to write next to a Markdown output (``loopdoc.rendering.assets``), or ``None``."""
+    if args.assets is None:
+        return None
+    if fmt != "md":
+        raise UsageError(f"--assets: only for Markdown output, not {fmt} (the HTML page has the matrix inline)")
+    from .rendering.assets import matrix_asset
+
+    return matrix_asset(args.output, args.assets, inputs=(args.spec, args.spec.rsplit(":", 1)[0]))
 
 
 def _load_loop(args: argparse.Namespace) -> Any:
@@ -266,8 +320,68 @@ def _load_loop(args: argparse.Namespace) -> Any:
     return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
 
 
+def _check_command(args: argparse.Namespace) -> int:
+    """``loopdoc check``: every spec is loaded (two at once, each in its own worker) and reported in the order given;
+    see ``CheckReport.exit_code``.
+
+    A spec that fails to load prints its ``Error: …`` line and counts as an error (exit 2 or more), never as clean.
+    """
+    from .analysis.lint import parse_codes, select
+    from .model.check import Checked, CheckError, CheckReport
+    from .rendering.check import render_check, summary
+    from .resolve import start
+
+    selected = parse_codes(args.select, "--select")
+    ignored = parse_codes(args.ignore, "--ignore")
+    op = {"what": "loop", "call": args.call}
+    jobs = 2 if (os.cpu_count() or 1) > 1 else 1  # each worker imports the framework: a few hundred MB each
+    pending: dict[int, Any] = {}
+
+    def failed(spec: str, e: LoopdocError) -> Checked:
+        if args.debug:
+            traceback.print_exception(e)
+        print(f"Error: {_one_line(str(e))}", file=sys.stderr)
+        return Checked(spec, error=CheckError(type(e).__name__, _one_line(str(e)), exit_code(e, "check")))
+
+    def launch(i: int) -> None:
+        try:
+            pending[i] = start(args.specs[i], op, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
+        except LoopdocError as e:
+            pending[i] = e
+
+    results = []
+    try:
+        for i in range(min(jobs, len(args.specs))):
+            launch(i)
+        for i, spec in enumerate(args.specs):
+            job = pending.pop(i)
+            if i + jobs < len(args.specs):
+                launch(i + jobs)
+            if isinstance(job, LoopdocError):
+                results.append(failed(spec, job))
+                continue
+            try:
+                loop = job.result().document
+            except LoopdocError as e:
+                results.append(failed(spec, e))
+                continue
+            finally:
+                job.close()
+            results.append(Checked(spec, loop.learner.loaded_from, loop.framework, loop.call,
+                                   select(loop.findings, selected, ignored)))
+    finally:
+        for job in pending.values():
+            if not isinstance(job, LoopdocError):
+                job.close()
+    report = CheckReport(tuple(results), args.fail_on, selected, ignored)
+    write_output(render_check(report, args.format), "-")
+    if args.format != "json":
+        print(summary(report), file=sys.stderr)
+    return report.exit_code()
+
+
 COMMANDS = {"render": _render_command, "show": _show_command, "trace": _trace_command, "diff": _diff_command,
-            "card": _card_command}
+            "card": _card_command, "check": _check_command}
 """The subcommands, each returning its exit code on success (errors are raised: ``main`` reports them)."""
 
 

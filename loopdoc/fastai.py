@@ -4,7 +4,9 @@ fastai's own ``Learner.show_training_loop`` prints a hand-kept list
 (``fastai.learner._loop``) that omits ``after_create``, ``after_backward``,
 ``after_cancel_backward`` and ``after_cancel_step`` and claims the validation
 batch loop runs the same callbacks as training. This module replaces it with
-loopdoc's model of the real loop. Importing it imports ``fastai.learner``.
+loopdoc's model of the real loop. Importing it imports ``fastai.learner`` and, from then on, notes
+which callbacks each new ``Learner`` had when fastai fired ``after_create`` (learners built before
+the import list every callback there).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from . import loop
 from .adapters.fastai import ADAPTER
+from .adapters.fastai.creation import watch_always
 from .rendering.documents import render
 
 
@@ -33,3 +36,6 @@ def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> Non
 
 
 ADAPTER.patch_trainer("show_training_loop", show_training_loop)
+# From now on every Learner built is watched, so that a callback added after `Learner(...)` (learn.add_cb)
+# is not listed at after_create, here and in loopdoc.loop(learn): as when loopdoc loads a learner file.
+watch_always()

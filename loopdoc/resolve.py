@@ -36,10 +36,11 @@ from typing import Any
 
 from . import errors
 from .errors import InternalError, LoadError, LoopdocError, UsageError
-from .git import GIT_PREFIX, GitSpec, export_revision, rewrite_loop, rewriting
 from .limits import GRACE
 from .model.documents import load_json
 from .model.loop import Loop
+
+GIT_PREFIX = "git:"  # as loopdoc.git.GIT_PREFIX, without importing git (and tarfile) for other specs
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Pending:
         """Read a saved model now, or start the worker (see ``start`` for the arguments)."""
         target = self.spec
         if target.startswith(GIT_PREFIX):
+            from .git import GitSpec, export_revision, rewrite_loop, rewriting  # git, tarfile: only for git: specs
+
             git = GitSpec.parse(target)
             folder = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loopdoc-git-"))
             self._exported = export_revision(git, folder)
@@ -186,6 +189,8 @@ class Pending:
             if self._exported is None:
                 self._done = self._worker.result()
             else:
+                from .git import rewrite_loop, rewriting
+
                 with rewriting(self._exported):
                     resolved = self._worker.result()
                     document = resolved.document

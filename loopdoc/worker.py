@@ -32,6 +32,7 @@ import warnings
 from typing import Any
 
 from .analysis.compare import differences
+from .analysis.lint import lint_loop
 from .errors import LoopdocError
 from .limits import time_limit
 
@@ -54,7 +55,7 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     Args:
         loaded: a ``loopdoc.load.Loaded``.
         op: ``{"what": "loop", "call": CALL}`` (the static model of ``CALL``; ``None`` for the
-            framework's default) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
+            framework's default; with ``findings`` from ``loopdoc check``'s rules) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
             model, then a real run of at most ``N`` batches per loop, compared with the static model:
             ``loopdoc.analysis.compare.differences``).
 
@@ -67,12 +68,21 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     adapter = loaded.adapter
     if op["what"] == "trace":
         call = op.get("call") or adapter.trace_call  # None: the adapter chooses from the loaded objects
-        static = adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
-                              observation=loaded.observation)
+        static = _linted(loaded, call)
         trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
         return dataclasses.replace(trace, differences=tuple(differences(trace, adapter.wording)))
-    return adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=op.get("call"), namespace=loaded.namespace,
-                        observation=loaded.observation)
+    return _linted(loaded, op.get("call"))
+
+
+def _linted(loaded: Any, call: str | None) -> Any:
+    """The adapter's ``Loop`` of ``call`` with ``findings`` set by ``loopdoc check``'s rules (``loopdoc.analysis.lint``).
+
+    The rules run here, where the live trainer is, for every loop (also ``--call`` loops and a trace's static
+    model), so that every output carries the findings.
+    """
+    loop = loaded.adapter.loop(loaded.trainer, loaded_from=loaded.loaded_from, call=call, namespace=loaded.namespace,
+                               observation=loaded.observation)
+    return lint_loop(loop, loaded.adapter, loaded.trainer, loaded.namespace, loaded.observation)
 
 
 def answer(document: Any, files: tuple[str, ...] = ()) -> dict[str, Any]:

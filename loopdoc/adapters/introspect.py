@@ -264,7 +264,7 @@ def class_source(cls: type) -> SourceLocation | None:
     return location(filename, line) if line is not None else None
 
 
-_CLASS_LINES: dict[str, tuple[list[str], dict[str, int]]] = {}
+_CLASS_LINES: dict[str, tuple[list[str], dict[str, int], dict[str, ast.ClassDef]]] = {}
 
 
 def _class_lines(filename: str, lines: list[str]) -> dict[str, int]:
@@ -276,10 +276,16 @@ def _class_lines(filename: str, lines: list[str]) -> dict[str, int]:
     Raises:
         SyntaxError, ValueError: the text does not parse.
     """
+    return _class_table(filename, lines)[1]
+
+
+def _class_table(filename: str, lines: list[str]) -> tuple[list[str], dict[str, int], dict[str, ast.ClassDef]]:
+    """``(lines, {qualified name: line}, {qualified name: ClassDef node})`` of a file; see ``_class_lines``."""
     cached = _CLASS_LINES.get(filename)
     if cached is not None and cached[0] is lines:
-        return cached[1]
+        return cached
     table: dict[str, int] = {}
+    nodes: dict[str, ast.ClassDef] = {}
     stack: list[str] = []
 
     class Finder(ast.NodeVisitor):  # the walk of inspect._ClassFinder (Python 3.11), recording every class
@@ -292,13 +298,198 @@ def _class_lines(filename: str, lines: list[str]) -> dict[str, int]:
 
         def visit_ClassDef(self, node: ast.ClassDef) -> None:
             stack.append(node.name)
-            table.setdefault(".".join(stack), node.decorator_list[0].lineno if node.decorator_list else node.lineno)
+            name = ".".join(stack)
+            if name not in table:
+                table[name] = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+                nodes[name] = node
             self.generic_visit(node)
             stack.pop()
 
     Finder().visit(ast.parse("".join(lines)))
-    _CLASS_LINES[filename] = (lines, table)
-    return table
+    _CLASS_LINES[filename] = (lines, table, nodes)
+    return _CLASS_LINES[filename]
+
+
+def _class_node(cls: type) -> tuple[str, list[str], ast.ClassDef] | None:
+    """The file, its lines and the ``class`` statement of ``cls`` (as ``class_source`` finds it), or ``None``."""
+    try:
+        filename = inspect.getsourcefile(cls)
+        if not filename:
+            return None
+        linecache.checkcache(filename)
+        module = inspect.getmodule(cls, filename)
+        lines = linecache.getlines(filename, module.__dict__) if module else linecache.getlines(filename)
+        if not lines:
+            return None
+        node = _class_table(filename, lines)[2].get(cls.__qualname__)
+    except Exception:
+        return None
+    return None if node is None else (filename, lines, node)
+
+
+def _column(lines: list[str], line: int, col_offset: int | None) -> int | None:
+    """A 1-based column in characters, from ``ast``'s 0-based UTF-8 byte offset on a 1-based ``line``."""
+    if col_offset is None or not 1 <= line <= len(lines):
+        return None
+    return len(lines[line - 1].encode("utf-8")[:col_offset].decode("utf-8", "replace")) + 1
+
+
+def class_position(cls: type) -> tuple[SourceLocation, int | None] | None:
+    """Where ``cls``'s ``class`` statement is: ``class_source``'s location and the statement's 1-based column.
+
+    Args:
+        cls: a class.
+
+    Returns:
+        ``(location, column)``, or ``None`` when ``class_source`` finds none. Raises nothing.
+    """
+    found = _class_node(cls)
+    source = class_source(cls)
+    if source is None:
+        return None
+    if found is None:
+        return source, None
+    _, lines, node = found
+    return source, _column(lines, node.lineno, node.col_offset)
+
+
+def class_members(cls: type) -> dict[str, tuple[SourceLocation, int | None]]:
+    """Where each name is bound directly in ``cls``'s body: ``def``, ``async def``, ``name = …``, ``name: T = …``.
+
+    Only statements of the class body itself (not inside an ``if`` or a nested function); a name
+    bound twice keeps its last binding, the one Python keeps. ``def`` lines are the ``def`` itself, not a decorator.
+
+    Args:
+        cls: a class.
+
+    Returns:
+        ``{name: (location, 1-based column)}``; ``{}`` when the class has no source. Raises nothing.
+    """
+    found = _class_node(cls)
+    if found is None:
+        return {}
+    filename, lines, node = found
+    out: dict[str, tuple[SourceLocation, int | None]] = {}
+
+    def put(name: str, at: ast.AST) -> None:
+        where = location(filename, at.lineno)
+        if where is not None:
+            out[name] = (where, _column(lines, at.lineno, at.col_offset))
+
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            put(stmt.name, stmt)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        put(name.id, name)
+    return out
+
+
+def code_names(fn: Any) -> frozenset[str]:
+    """Every name the code of ``fn`` (and of the functions, lambdas and comprehensions nested in it) refers to.
+
+    ``co_names`` holds attribute and global names: ``self.before_logging()`` puts ``before_logging`` there.
+
+    Args:
+        fn: a function, method, ``staticmethod``/``classmethod``/``property`` or anything else.
+
+    Returns:
+        The names; empty for an object without code. Raises nothing.
+    """
+    if isinstance(fn, (staticmethod, classmethod)):
+        fn = fn.__func__
+    if isinstance(fn, property):
+        return frozenset().union(*(code_names(f) for f in (fn.fget, fn.fset, fn.fdel) if f is not None))
+    code = get(underlying(fn), "__code__")
+    names: set[str] = set()
+    todo = [code] if isinstance(code, CodeType) else []
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return frozenset(names)
+
+
+def user_class(cls: type, framework: tuple[str, ...] = ()) -> bool:
+    """Whether ``cls`` is the user's own class: not a built-in, not of the framework, not of an installed package.
+
+    Args:
+        cls: a class.
+        framework: top-level module names of the framework and the libraries it is built on
+            (fastai's adapter passes ``("fastai", "fastcore", "fasttransform", "torch")``).
+
+    Returns:
+        ``False`` for ``object``, classes of ``builtins`` and the standard library, of a module in ``framework``,
+        or defined in a file under an installation (``loopdoc.paths.is_installed``); ``True`` otherwise,
+        also for a class in a module without a file (a notebook's ``__main__``, ``exec``). Raises nothing.
+    """
+    import sys
+    from pathlib import Path
+
+    from ..paths import is_installed
+
+    module = get(cls, "__module__")
+    if not isinstance(module, str) or cls is object:
+        return False
+    top = module.split(".", 1)[0]
+    if top in framework or top == "builtins" or top in sys.stdlib_module_names:
+        return False
+    file = get(sys.modules.get(module), "__file__")
+    if not isinstance(file, str):
+        return True
+    try:
+        return not is_installed(Path(file).resolve())
+    except (OSError, ValueError):
+        return True
+
+
+def caller_position(skip: tuple[str, ...] = ()) -> tuple[SourceLocation, int | None] | None:
+    """Where the user's code is running now: the innermost frame outside installed packages and loopdoc.
+
+    Used while the user's module runs (``Adapter.watch``) to note where a trainer is built or a
+    callback added. Python 3.11's ``co_positions`` gives the column of the call being made.
+
+    Args:
+        skip: further file names to pass over.
+
+    Returns:
+        ``(location, 1-based column or None)``, or ``None`` when no frame is the user's. Raises nothing.
+    """
+    import sys
+    from pathlib import Path
+
+    from ..paths import is_installed
+
+    here = str(Path(__file__).resolve().parent.parent) + "/"
+    try:
+        frame = sys._getframe(1)
+    except ValueError:
+        return None
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        try:
+            mine = not (filename.startswith("<") or filename in skip or is_installed(Path(filename).resolve())
+                        or str(Path(filename).resolve()).startswith(here))
+        except (OSError, ValueError):
+            mine = False
+        if mine:
+            line, column = frame.f_lineno, None
+            try:
+                start, _, col, _ = list(code.co_positions())[frame.f_lasti // 2]
+                if start is not None:
+                    line = start
+                lines = linecache.getlines(filename)
+                column = _column(lines, line, col) if lines else None
+            except Exception:
+                pass
+            where = location(filename, line)
+            return None if where is None else (where, column)
+        frame = frame.f_back
+    return None
 
 
 def callback_ids(ordered: list[Any]) -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""Neutral analysis of loop models: ``diff`` (two loops compared) and ``compare`` (a traced run against its model).
+"""Neutral analysis of loop models: ``diff`` (two loops compared), ``compare`` (a traced run against its model) and
+``lint`` (``loopdoc check``'s rule engine and neutral rules).
 
-Reads only model fields and the wording a framework adapter supplies; imports no framework.
+Reads only model fields and what a framework adapter supplies (its wording, its ``LintFacts``); imports no framework.
 """

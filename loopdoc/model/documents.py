@@ -25,6 +25,24 @@ def trace_schema() -> dict[str, Any]:
     return _read_schema("trace.schema.json")
 
 
+def check_schema() -> dict[str, Any]:
+    """Return the JSON Schema (2020-12) of ``CheckReport.to_dict()`` (``loopdoc check --format json``), read from
+    ``loopdoc/model/check.schema.json``; its findings ``$ref`` the loop schema (``validator`` resolves it offline)."""
+    return _read_schema("check.schema.json")
+
+
+def validator(document_schema: dict[str, Any]) -> Any:
+    """A ``jsonschema`` 2020-12 validator for one of loopdoc's schemas, resolving ``$ref`` to the loop schema offline.
+
+    Args:
+        document_schema: ``schema()``, ``trace_schema()`` or ``check_schema()``.
+
+    Returns:
+        A ``jsonschema.Draft202012Validator``.
+    """
+    return _validator(document_schema)
+
+
 def _read_schema(name: str) -> dict[str, Any]:
     """A schema file beside this module: a plain file in any normal install, so no importlib.resources (~6 ms)."""
     return json.loads(Path(__file__).with_name(name).read_text(encoding="utf-8"))
@@ -69,27 +87,18 @@ def load_json(path: str) -> Any:
         from .trace import TRACE_SCHEMA_VERSION as ours_text
         from .trace import Trace
 
-        what, build, document_schema = "loopdoc trace", Trace.from_dict, trace_schema()
+        what, build, kind = "loopdoc trace", Trace.from_dict, "trace"
     else:
-        what, build, document_schema, ours_text = "loopdoc loop model", Loop.from_dict, schema(), SCHEMA_VERSION
+        what, build, kind, ours_text = "loopdoc loop model", Loop.from_dict, "loop", SCHEMA_VERSION
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, str) and version.split(".")[0].isdigit():
         major, ours = int(version.split(".")[0]), int(ours_text.split(".")[0])
         if major > ours:
             raise ModelError(f"{path}: schema_version {version} is newer than this loopdoc reads "
                              f"({ours_text}); upgrade loopdoc")
-    import jsonschema  # the validator: a well-kept library, not our own (about 60 ms to import)
-
-    try:
-        error = jsonschema.exceptions.best_match(_validator(document_schema).iter_errors(data))
-    except RecursionError as e:
-        raise ModelError(f"{path}: not a {what}: nested too deeply") from e
-    if error is not None:
-        where, message = _located(error)
-        message = " ".join(message.split())
-        if len(message) > 200:
-            message = message[:199] + "…"
-        raise ModelError(f"{path}: not a {what}: at {where}: {message}")
+    problem = schema_problem(data, kind)
+    if problem is not None:
+        raise ModelError(f"{path}: not a {what}: {problem}")
     broken = _broken_reference(data["loop"] if is_trace else data, ["loop"] if is_trace else [])
     if broken is not None:
         raise ModelError(f"{path}: not a {what}: at {broken[0]}: {broken[1]}")
@@ -97,6 +106,46 @@ def load_json(path: str) -> Any:
         return build(data)
     except (KeyError, TypeError, ValueError) as e:  # the schema should have caught it
         raise ModelError(f"{path}: not a {what}: {type(e).__name__}: {e}") from e
+
+
+def schema_problem(data: Any, kind: str = "loop") -> str | None:
+    """Why ``data`` breaks the schema of ``kind``, or ``None`` when it does not.
+
+    The verdict comes from the validators compiled ahead of time from the schema files
+    (``loopdoc.model._validators``, made by fastjsonschema; ``loopdoc.model.codegen``), which
+    import nothing heavy; only a document that fails is checked again with ``jsonschema``, to
+    name the field and the best-matching problem.
+
+    Args:
+        data: a parsed JSON document.
+        kind: ``"loop"`` (``loop.schema.json``) or ``"trace"`` (``trace.schema.json``).
+
+    Returns:
+        ``"at phases/0/children/3/name: 5 is not of type 'string'"``, ``"nested too deeply"``, or ``None``.
+    """
+    from . import _validators
+
+    check = _validators.validate_trace if kind == "trace" else _validators.validate_loop
+    try:
+        check(data)
+        return None
+    except _validators.SchemaError as e:
+        fallback = str(e)
+    except RecursionError:
+        return "nested too deeply"
+    import jsonschema  # only to explain a failure: a well-kept library, ~60 ms to import
+
+    try:
+        error = jsonschema.exceptions.best_match(_validator(trace_schema() if kind == "trace" else schema()).iter_errors(data))
+    except RecursionError:
+        return "nested too deeply"
+    if error is None:  # the two validators disagree; the compiled one's message still says where
+        return fallback
+    where, message = _located(error)
+    message = " ".join(message.split())
+    if len(message) > 200:
+        message = message[:199] + "…"
+    return f"at {where}: {message}"
 
 
 class _NotFinite(ValueError):
@@ -128,13 +177,14 @@ def _located(error: Any) -> tuple[str, str]:
         branches: dict[Any, list[Any]] = {}
         for sub in error.context:
             branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
-        kind_errors = [e for errors in branches.values() for e in errors if e.validator == "const" and list(e.relative_path) == ["kind"]]
+        kind_errors = [e for errors in branches.values() for e in errors
+                       if e.validator in ("const", "enum") and list(e.relative_path) == ["kind"]]
         matching = [errors for errors in branches.values() if not any(e in kind_errors for e in errors)]
         if len(matching) == 1:
             error = best_match(matching[0])
             continue
         if kind_errors and not matching and isinstance(error.instance, dict):
-            kinds = ", ".join(repr(e.validator_value) for e in kind_errors)
+            kinds = ", ".join(repr(v) for e in kind_errors for v in (e.validator_value if e.validator == "enum" else [e.validator_value]))
             where = "/".join(str(p) for p in [*error.absolute_path, "kind"])
             return where, f"{error.instance.get('kind')!r} is not one of {kinds}"
         break

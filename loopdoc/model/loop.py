@@ -20,6 +20,9 @@ from typing import Any
 
 SCHEMA_VERSION = "1.1"
 
+LEVELS = ("info", "warning", "error")
+"""``Finding.level`` values, least severe first."""
+
 
 @dataclass(frozen=True)
 class SourceLocation:
@@ -191,7 +194,7 @@ class Finding:
 
     Attributes:
         code: the rule's code, e.g. ``"LD101"``.
-        level: ``"error"``, ``"warning"`` or ``"info"``.
+        level: ``"error"``, ``"warning"`` or ``"info"`` (``LEVELS``).
         message: one sentence, true of a real run (``"LegacyNames.begin_fit is never called: …"``).
         source: where it is, in the user's code (the method or class; else the callbacks' construction), or ``None``.
         column: 1-based column in ``source``'s line, or ``None``.

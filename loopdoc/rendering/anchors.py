@@ -8,7 +8,9 @@ from ..model.loop import Loop
 
 # Ids the page itself uses: an event name equal to one of them gets no short anchor.
 PAGE_IDS = frozenset({"loop", "callbacks", "notes", "ld-controls", "ld-q", "ld-names", "ld-quiet", "ld-desc",
-                      "ld-open", "ld-close", "ld-status", "ld-hl"})
+                      "ld-open", "ld-close", "ld-status", "ld-hl",
+                      "matrix", "matrix-h", "toc", "trace", "trace-h", "chart", "flows", "flows-h", "ld-show-quiet",
+                      "ld-theme-auto", "ld-theme-light", "ld-theme-dark"})
 
 def event_aliases(loop: Loop) -> dict[str, str]:
     """Short anchors: the first place (in document order) of each event name also answers to ``#<name>``.

@@ -17,9 +17,11 @@ from ..adapters.registry import wording
 from ..errors import UsageError
 from ..model.loop import Loop
 from .anchors import event_aliases, event_places, handled_events
+from .charts import code_segments, quiet_run, trace_chart, what_it_does
 from .environment import environment, template_errors, trace_lookup
 from .links import check_source_url, source_link
 from .markdown import code_fence
+from .matrix import MARKS, loop_matrix, svg_layout
 from .output import FORMATS
 from .text import printable_model, printable_text
 
@@ -27,10 +29,10 @@ if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay
     from ..model.diff import LoopDiff
     from ..model.trace import Trace
 
-TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja"}
+TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja", "svg": "matrix.svg.jinja"}
 def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | None = None,
            template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None,
-           show_differences: bool = False) -> str:
+           show_differences: bool = False, matrix_image: str | None = None, template: str | None = None) -> str:
     """Render a loop model, or a trace (its static loop annotated with what ran), as text in ``fmt``.
 
     Args:
@@ -44,9 +46,13 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
             source locations into links in ``html`` and ``md``; see ``source_link``
             for which locations are linked. ``None``: no links.
         show_differences: for a trace, list where the run differed from the static model.
+        matrix_image: for ``md``, the URL (relative to the document) of the matrix as an SVG file
+            (``render(loop, "svg")``) to show instead of the inline table; ``None``: the table.
+        template: the template to render instead of the format's own (``TEMPLATES``), e.g. ``"card.md.jinja"``.
 
     Returns:
-        The whole document, ending in a newline; the same input gives the same bytes.
+        The whole document, ending in a newline; the same input gives the same bytes. ``svg`` is
+        the matrix alone (``matrix.svg.jinja``), a standalone, inert SVG image.
 
     Raises:
         UsageError: unknown ``fmt``, a ``template_dir`` that is not a folder, or a
@@ -64,11 +70,14 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     if trace is not None:
         loop = trace.loop
         title = title or f"Trace of {trace.call} on {loop.learner.loaded_from}"
+    title = title or f"Training loop of {loop.learner.loaded_from}"
+    context = document_context(loop, trace, verbose=verbose, source_url=source_url)
+    if fmt == "svg":
+        context["layout"] = svg_layout(context["matrix"], title)
     with template_errors():
         env = environment(fmt, template_dir)
-        text = env.get_template(TEMPLATES[fmt]).render(**document_context(loop, trace, verbose=verbose, source_url=source_url),
-                                                       show_differences=show_differences,
-                                                       title=title or f"Training loop of {loop.learner.loaded_from}")
+        text = env.get_template(template or TEMPLATES[fmt]).render(**context, show_differences=show_differences, title=title,
+                                                                   matrix_image=matrix_image)
     return text.rstrip("\n") + "\n"
 
 
@@ -86,7 +95,10 @@ def document_context(loop: Loop, trace: Trace | None = None, *, verbose: bool = 
         ``loop``, ``trace``, ``trace_at``, ``top_keys``, ``callbacks`` (by id), ``handled``, ``places``,
         ``aliases``, ``filters`` (the flags that filter events, in loop order), ``flag_names`` (the callbacks'
         flags, in the framework's order), ``words`` (the framework's ``Wording``), ``verbose``,
-        ``source_url`` and ``source_link``.
+        ``source_url``, ``source_link``, ``matrix`` (``loopdoc.rendering.matrix.loop_matrix``), ``marks``
+        (its glyphs and legend, ``MARKS``), ``chart`` (``loopdoc.rendering.charts.trace_chart``) and
+        ``quiet_run`` (``charts.quiet_run``, for folding events without callbacks) and ``what_it_does``
+        (``charts.what_it_does``, a docstring's first sentence) and ``code_segments`` (``charts.code_segments``).
     """
     words = wording(loop.framework.name)
     return dict(
@@ -104,6 +116,12 @@ def document_context(loop: Loop, trace: Trace | None = None, *, verbose: bool = 
         verbose=verbose,
         source_url=source_url,
         source_link=lambda source: source_link(source, source_url, loop),
+        matrix=loop_matrix(loop),
+        marks=MARKS,
+        chart=trace_chart(trace),
+        quiet_run=quiet_run,
+        what_it_does=what_it_does,
+        code_segments=code_segments,
     )
 
 
@@ -155,7 +173,7 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
     if fmt == "json":
         return diff.to_json()
     if fmt not in DIFF_TEMPLATES:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {fmt!r} for a diff; choose one of {', '.join(f for f in FORMATS if f != 'svg')}")
     with template_errors():
         env = environment(fmt)
         env.filters["value"] = show_value

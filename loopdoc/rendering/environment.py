@@ -110,7 +110,7 @@ def _bytecode_cache(fmt: str) -> jinja2.BytecodeCache | None:
     return _QuietBytecodeCache(str(folder))
 
 def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) -> jinja2.Environment:
-    """A fresh Jinja environment for ``fmt``: autoescaping on for ``html`` only, strict undefined.
+    """A fresh Jinja environment for ``fmt``: autoescaping on for ``html`` and ``svg`` only, strict undefined.
 
     Templates are looked up in ``template_dir`` first, then in loopdoc's own; loopdoc's are
     also reachable as ``loopdoc/<name>``. A user's ``loop.html.jinja`` may therefore
@@ -130,7 +130,7 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
         loaders.insert(0, jinja2.FileSystemLoader(str(template_dir)))
     env = _Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=fmt == "html",
+        autoescape=fmt in ("html", "svg"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -158,11 +158,13 @@ def markdown_fragment(text: str | None) -> Markup:
 
 
 def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = "Training loop",
-                            source_url: str | None = None, template_dir: str | os.PathLike[str] | None = None) -> str:
+                            source_url: str | None = None, template_dir: str | os.PathLike[str] | None = None,
+                            compact: bool = False, matrix_image: str | None = None) -> str:
     """Render ``loop`` as a Markdown section for another document (a model card): one heading, then the content.
 
     The content is the Markdown format (``render(loop, "md")``) without its page title, its
-    headings moved so that the top-level phases sit one level below ``title``.
+    headings moved so that the top-level phases sit one level below ``title``; or, ``compact``, the
+    card template (``card.md.jinja``: the callbacks in run order, the matrix, the loop inside ``<details>``).
 
     Args:
         loop: the model.
@@ -170,6 +172,8 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
         title: the section's heading text.
         source_url: see ``render``.
         template_dir: see ``render``.
+        compact: render ``card.md.jinja`` instead of ``loop.md.jinja``.
+        matrix_image: see ``render``.
 
     Returns:
         ``"## Training loop\\n\\n…"``, ending in one newline; the same input gives the same bytes.
@@ -180,7 +184,8 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
     """
     if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
         raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
-    document = render(loop, "md", title=title, source_url=source_url, template_dir=template_dir)
+    document = render(loop, "md", title=title, source_url=source_url, template_dir=template_dir, matrix_image=matrix_image,
+                      template="card.md.jinja" if compact else None)
     lines = document.split("\n")
     tokens = markdown_parser().parse(document)
     if tokens and tokens[0].type == "heading_open" and tokens[0].tag == "h1" and tokens[0].map:

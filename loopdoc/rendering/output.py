@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..errors import OutputError, UsageError
 
-FORMATS = ("html", "md", "json", "txt")
+FORMATS = ("html", "md", "json", "txt", "svg")
 
-EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json", ".txt": "txt"}
+EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json", ".txt": "txt", ".svg": "svg"}
 
 def format_for(output: str, override: str | None) -> str:
     """Pick the output format.

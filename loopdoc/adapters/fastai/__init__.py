@@ -4,7 +4,8 @@
 ``fastai``). Modules: ``extract`` (the static model), ``calls`` (``--call`` dry runs),
 ``recorder`` (``loopdoc trace``), ``creation`` (``after_create`` observed while loading),
 ``pickles`` (``learn.export()`` files), ``wording`` (event descriptions and labels),
-``notebook`` (``Learner.show_training_loop``). Importing this package imports no fastai.
+``notebook`` (``Learner.show_training_loop``), ``facts`` and ``rules`` (``loopdoc check``'s facts and
+fastai's own rules). Importing this package imports no fastai.
 """
 
 from .adapter import ADAPTER, FastaiAdapter

@@ -12,9 +12,11 @@ from typing import Any
 
 from ...model.loop import Loop
 from ...model.trace import Trace
+from ..base import LintFacts, Rule
 from .calls import CALLS
-from .creation import watch_creation
+from .creation import at_create_ids, observed, watch_creation
 from .pickles import SUFFIXES
+from .rules import RULES
 from .wording import WORDING
 
 
@@ -31,6 +33,7 @@ class FastaiAdapter:
         suffixes: ``.pkl`` and ``.pickle`` (``learn.export()``).
         warning_modules: torch, fastai, fastcore, fasttransform and plum, whose import-time
             deprecation warnings are not the user's concern.
+        rules: fastai's own ``loopdoc check`` rules (``rules.RULES``; the neutral ones are ``loopdoc.analysis.lint``'s).
     """
 
     name = "fastai"
@@ -40,6 +43,7 @@ class FastaiAdapter:
     modules = ("fastai",)
     suffixes = SUFFIXES
     warning_modules = r"(torch|fastai|fastcore|fasttransform|plum)(\.|$)"
+    rules: tuple[Rule, ...] = RULES
 
     def is_trainer(self, obj: Any) -> bool:
         """Whether ``obj`` is a ``fastai.learner.Learner`` (``False`` when the user's code never imported fastai).
@@ -54,10 +58,11 @@ class FastaiAdapter:
         return module is not None and isinstance(obj, module.Learner)
 
     def watch(self) -> contextlib.AbstractContextManager[dict[int, Any]]:
-        """``creation.watch_creation()``: which callbacks each ``Learner.__init__`` fired ``after_create`` for.
+        """``creation.watch_creation()``: which callbacks each ``Learner.__init__`` fired ``after_create`` for, and where
+        the user's code built each learner and attached each callback.
 
         Returns:
-            A context manager yielding ``{id(learner): frozenset(id(cb), ...)}``.
+            A context manager yielding ``{id(learner): creation.Creation}``.
         """
         return watch_creation()
 
@@ -70,7 +75,9 @@ class FastaiAdapter:
             loaded_from: the spec it came from.
             call: e.g. ``"fine_tune(2)"``; ``None`` for ``fit`` with the learner's callbacks.
             namespace: names the call's arguments may use.
-            observation: ``id()`` of the callbacks that received ``after_create``, or ``None`` (all of them).
+            observation: what ``watch`` saw (a ``creation.Creation``), or the ``id()`` set of the callbacks that
+                received ``after_create``, or ``None``: then what ``creation.watch_always`` saw, if it was
+                watching when the learner was built, else all of them.
             extra_callbacks: callbacks (instances or classes) to list as ``fit(cbs=...)`` would add them.
 
         Returns:
@@ -82,8 +89,26 @@ class FastaiAdapter:
         """
         from .extract import as_callbacks, extract
 
+        if observation is None:
+            observation = observed(trainer)  # a learner built after `import loopdoc.fastai` (creation.watch_always)
         return extract(trainer, loaded_from=loaded_from, extra_cbs=as_callbacks(extra_callbacks), call=call,
-                       namespace=namespace, at_create=observation)
+                       namespace=namespace, at_create=at_create_ids(observation))
+
+    def facts(self, trainer: Any, loop: Loop, namespace: dict[str, Any], observation: Any = None) -> LintFacts:
+        """The ``LintFacts`` of ``loop`` for ``loopdoc check`` (``facts.lint_facts``).
+
+        Args:
+            trainer: the ``Learner`` the model was built from.
+            loop: the model (from ``loop``).
+            namespace: names a ``--call``'s arguments may use.
+            observation: what ``watch`` saw while the learner was built (a ``creation.Creation``), or ``None``.
+
+        Returns:
+            The facts: fastai's event list and renames, each callback's members and where it was attached.
+        """
+        from .facts import lint_facts
+
+        return lint_facts(trainer, loop, namespace, observation)
 
     def trace(self, trainer: Any, static: Loop, call: str, namespace: dict[str, Any], batches: int) -> Trace:
         """Run ``call`` for real (``recorder.run_trace``), fastai's progress output sent to stderr.

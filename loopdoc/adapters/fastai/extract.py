@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ...model.loop import (
@@ -117,7 +118,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
     training = _training(learn, ordered, core)
     fits = sum(1 for f in fired if f.kind == "phase" and f.name == "fit")
     phases = (reader(own).create_phase(), *_from_fired(fired, reader, call or "fit", fits))
-    return Loop(
+    loop = Loop(
         framework=Framework("fastai", fastai.__version__),
         versions=_versions(),
         learner=_summary(learn, loaded_from),
@@ -125,8 +126,47 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
         filtered_events=tuple(core._inner_loop),
         callbacks=tuple(_callback(cb, ids[id(cb)], core.Callback, None if id(cb) in own_ids else added_by) for cb in ordered),
         phases=phases,
-        notes=tuple(_notes(learn, ordered, core, training) + _broken_notes(ordered, training)),
+        notes=tuple(_notes(learn, ordered, core, training) + _broken_notes(ordered, training, core.Callback)),
     )
+    _LAST[:] = [Extracted(loop, learn, {ids[id(cb)]: cb for cb in ordered}, _groups(fired, ids))]
+    return loop
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What ``extract`` read besides the model: the live objects behind it, for ``loopdoc check``'s facts.
+
+    Attributes:
+        loop: the model built.
+        learn: the learner it was built from.
+        objects: ``{Callback.id: callback object}`` for every callback of ``loop.callbacks``.
+        groups: the callback ids attached together, one tuple per phase the call fired (per ``fit``, or
+            the one validation pass), in ``learn.cbs`` order, an object attached twice listed twice;
+            repeats of the same tuple in a row are kept once.
+    """
+
+    loop: Loop
+    learn: Any
+    objects: dict[str, Any]
+    groups: tuple[tuple[str, ...], ...]
+
+
+_LAST: list[Extracted] = []  # the last extraction only: a worker answers one request at a time
+
+
+def extracted(loop: Loop) -> Extracted | None:
+    """The live objects behind ``loop`` when it is the model ``extract`` built last (the same object), else ``None``."""
+    return _LAST[0] if _LAST and _LAST[0].loop is loop else None
+
+
+def _groups(fired: list[Fired], ids: dict[int, str]) -> tuple[tuple[str, ...], ...]:
+    """The callbacks attached together per phase fired, as ids (see ``Extracted.groups``)."""
+    out: list[tuple[str, ...]] = []
+    for f in fired:
+        group = tuple(ids[id(cb)] for cb in f.cbs if id(cb) in ids)
+        if f.kind == "phase" and (not out or out[-1] != group):
+            out.append(group)
+    return tuple(out)
 
 
 def _from_fired(fired: list[Fired], reader: Any, call: str, fits: int) -> list[Phase]:
@@ -218,7 +258,7 @@ class _Reader:
             method = self.handler(cb, event, flag)
             return [method] if method is not None else []
         out = [handler_for(self.ids[id(cb)], dispatch, "dispatch", qualified(definer(type(cb), "__call__")))]
-        if "super" in getattr(getattr(underlying(dispatch), "__code__", None), "co_names", ()):
+        if isinstance(cb, self.base) and "super" in getattr(getattr(underlying(dispatch), "__code__", None), "co_names", ()):
             method = self.handler(cb, event, flag)
             out += [method] if method is not None else []
         return out
@@ -462,13 +502,16 @@ def _flag_problem(cb: Any, name: str) -> str | None:
     return None
 
 
-def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
+def _broken_notes(ordered: list[Any], training: dict[str, bool], base: type) -> list[str]:
     """Notes on callbacks that make a real ``fit`` fail, where and why; the model shows them as if harmless.
 
-    From fastai 2.8.12: ``Learner._call_one`` sorts by ``order`` before every event;
-    ``Callback.__call__`` computes ``_run`` from ``run_train`` (and, when that is false or
-    ``training`` is, ``run_valid``) for the events of ``_inner_loop``, then reads ``run``
-    at every event.
+    From fastai 2.8.12: ``Learner._call_one`` sorts by ``order`` before every event, whatever
+    the objects are; ``Callback.__call__`` computes ``_run`` from ``run_train`` (and, when that
+    is false or ``training`` is, ``run_valid``) for the events of ``_inner_loop``, then reads
+    ``run`` at every event. So the flag notes are only for objects whose dispatch is
+    ``Callback.__call__`` (``_reads_flags``): an object that is not a ``Callback`` (a ``Transform``
+    passed in ``cbs`` by mistake) or a ``Callback`` whose own ``__call__`` never calls ``super()``
+    reads no flag, and a real ``fit`` does not fail on one it lacks.
     """
     notes = []
     problems = order_problems(ordered)
@@ -480,6 +523,8 @@ def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
                 "(`Learner._call_one`: `self.cbs.sorted('order')`), so a real `fit` fails at its first event. "
                 f"loopdoc places `{name}` as if its `order` were 0."
             )
+        if not _reads_flags(cb, base):
+            continue
         for flag in FLAGS:
             problem = _flag_problem(cb, flag)
             if problem is None:
@@ -499,6 +544,19 @@ def _broken_notes(ordered: list[Any], training: dict[str, bool]) -> list[str]:
     return notes
 
 
+def _reads_flags(cb: Any, base: type) -> bool:
+    """Whether fastai's ``Callback.__call__`` runs for ``cb`` at an event, and so reads its flags.
+
+    It does for a ``Callback`` that keeps fastai's ``__call__``, and for one whose own ``__call__``
+    calls ``super()`` (its code names ``super``); not for any other object: ``Learner._call_one``
+    calls ``cb(event_name)``, whatever ``cb`` is.
+    """
+    if not isinstance(cb, base):
+        return False
+    dispatch = _own_dispatch(type(cb), base)
+    return dispatch is None or "super" in getattr(getattr(underlying(dispatch), "__code__", None), "co_names", ())
+
+
 def _method(call: str) -> str:
     """The method a ``--call`` names (``"fit_one_cycle"`` for ``"learn.fit_one_cycle(3)"``); the text itself if it does not parse."""
     import ast
@@ -512,9 +570,12 @@ def _method(call: str) -> str:
 
 
 def _callback(cb: Any, cb_id: str, base: type, origin: str | None = None) -> Callback:
+    """The model's ``Callback`` for ``cb``; an object that is not a fastai ``Callback`` has ``kind="object"`` and no flags
+    (fastai reads none of it: ``Learner._call_one`` just calls it)."""
     cls = type(cb)
     value, problem = _order(cb)
     order = None if problem else _shown_order(value)
+    is_callback = isinstance(cb, base)
     return Callback(
         id=cb_id,
         name=cls.__name__,
@@ -522,8 +583,9 @@ def _callback(cb: Any, cb_id: str, base: type, origin: str | None = None) -> Cal
         doc=clean_doc(vars(cls).get("__doc__")),
         source=class_source(cls),
         order=order,
-        flags={name: _flag(cb, name, True) for name in FLAGS},
+        flags={name: _flag(cb, name, True) for name in FLAGS} if is_callback else {},
         receives_all=_own_dispatch(cls, base) is not None,
+        kind="callback" if is_callback else "object",
         origin=origin,
     )
 
@@ -562,18 +624,16 @@ def _versions() -> dict[str, str]:
 
 
 def _notes(learn: Any, ordered: list[Any], core: Any, training: dict[str, bool]) -> list[str]:
+    """Notes on the whole learner: no ``TrainEvalCallback``, and attributes of ``learn`` or its model named like events.
+
+    A callback with ``run=False`` is a finding of ``loopdoc check`` (``LD302``), not a note.
+    """
     notes = []
     if not training["train"]:
         notes.append(
             "No `TrainEvalCallback`: nothing sets `learn.training = True`, so fastai skips the backward pass "
             "and the optimizer step, and filters the training batch loop by `run_valid`."
         )
-    for cb in ordered:
-        if not _flag(cb, "run", True) and _own_dispatch(type(cb), core.Callback) is None:
-            notes.append(
-                f"`{type(cb).__name__}` has `run=False`: fastai skips it at every event of the next fit "
-                "and sets `run` back to True at `after_fit`."
-            )
     for name in core._events:
         if name in vars(learn) or any(name in vars(k) for k in type(learn).__mro__):
             notes.append(_delegation_note("learn", name))

@@ -2,7 +2,7 @@
 
 Facts from fastai 2.8.12's ``fastai/learner.py`` (``Learner._with_events``, ``fit``,
 ``_do_epoch``, ``one_batch``, ``_do_one_batch``, ``_do_grad_opt``) and
-``fastai/callback/core.py``; each was checked against a real run (``tests/test_ground_truth.py``).
+``fastai/callback/core.py``; each was checked against a real run (``tests/fastai/test_ground_truth.py``).
 Imports nothing of fastai: rendering a saved model reads ``WORDING`` without it.
 """
 
