@@ -5,7 +5,7 @@ Facts from transformers 5.24's ``trainer.py`` (``Trainer.__init__``, ``_inner_tr
 ``_run_epoch``, ``_maybe_log_save_evaluate``, ``evaluate``, ``evaluation_loop``, ``predict``,
 ``log``, ``_finalize_training``) and ``trainer_callback.py`` (``TrainerCallback``,
 ``CallbackHandler``, ``DefaultFlowCallback``, ``EarlyStoppingCallback``); each was checked against
-a real run (``tests/test_transformers.py``, oracle ``tests/observe_transformers.py``).
+a real run (``tests/transformers/test_transformers.py``, oracle ``tests/transformers/hf_observe.py``).
 Imports nothing of transformers: rendering a saved model reads ``WORDING`` without it.
 
 ``NOT_EVENTS`` and ``EARLY_STOPPING`` hold the facts the ``loopdoc check`` rules for this

@@ -1,7 +1,7 @@
 """Hugging Face ``Trainer``: loopdoc's static model against real runs, and every entry point on the HF examples.
 
-Truth: for each scenario of ``tests/hf_scenarios.py`` and each shipped example, the trainer is built
-under loopdoc's watch (``on_init_end`` observed) and the oracle (``tests/observe_transformers.py``,
+Truth: for each scenario of ``tests/transformers/hf_scenarios.py`` and each shipped example, the trainer is built
+under loopdoc's watch (``on_init_end`` observed) and the oracle (``tests/transformers/hf_observe.py``,
 which shares no code with the adapter), modelled, then the call runs for real under the oracle;
 ``hf_compare.verify`` parses the recorded timeline with the static tree and checks every event's
 place and callbacks, every conditional part, every loop count and every control-flag write.
@@ -23,15 +23,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import HF_EXAMPLES, ROOT
 
 pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hf_scenarios as sc  # noqa: E402
 from hf_compare import verify  # noqa: E402
-from observe_transformers import events as oracle_events  # noqa: E402
-from observe_transformers import recording  # noqa: E402
+from hf_observe import events as oracle_events  # noqa: E402
+from hf_observe import recording  # noqa: E402
 
 import loopdoc  # noqa: E402
 from loopdoc.adapters.transformers import extract  # noqa: E402
@@ -41,9 +41,8 @@ from loopdoc.adapters.transformers.wording import EVENTS_5_24  # noqa: E402
 from loopdoc.errors import LoadError, UsageError  # noqa: E402
 from loopdoc.model.loop import Event, Phase  # noqa: E402
 
-pytestmark = pytest.mark.transformers
+pytestmark = [pytest.mark.transformers, pytest.mark.subprocess]
 
-HF_EXAMPLES = ["examples/hf_callbacks.py", "examples/hf_defaults.py"]
 
 
 # ---------------------------------------------------------------- helpers

@@ -8,8 +8,8 @@ fresh ``TrainerControl``; and arguments: gradient accumulation on or off, loggin
 saving strategies and steps, ``logging_first_step``, ``eval_delay``, ``eval_on_start``, and
 ``EarlyStoppingCallback`` with ``load_best_model_at_end``. The module is written to a file and
 imported, so loopdoc reads the handlers' source as it would a user's. Each trainer is built under
-loopdoc's watch and the oracle (``tests/observe_transformers.py``), modelled, trained for real, and
-compared (``tests/hf_compare.py``): every event at its place with its callbacks, every conditional
+loopdoc's watch and the oracle (``tests/transformers/hf_observe.py``), modelled, trained for real, and
+compared (``tests/transformers/hf_compare.py``): every event at its place with its callbacks, every conditional
 part, every loop count, every control-flag write.
 """
 
@@ -33,7 +33,7 @@ import hf_scenarios as sc  # noqa: E402
 from hf_compare import verify  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from observe_transformers import recording  # noqa: E402
+from hf_observe import recording  # noqa: E402
 
 from loopdoc.adapters.transformers import extract  # noqa: E402
 from loopdoc.adapters.transformers.creation import watch_creation  # noqa: E402
