@@ -3,12 +3,13 @@
 # make test-fast: the tests that need no framework (tests/model, tests/rendering, tests/analysis; seconds)
 # make bench   : speed against the floor of each command (benchmarks/run.py; a few minutes)
 # make validators: recompile loopdoc/model/_validators.py after a schema change
+# make typecheck: mypy on the public modules and tests/typing/public_api.py (configured in pyproject.toml)
 # make docs    : build loopdoc's own documentation (mkdocs.yml, docs/) into site/ with its own mkdocs plugin
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install example test test-fast lint golden docs bench validators
+.PHONY: install example test test-fast lint typecheck golden docs bench validators
 
 $(STAMP): pyproject.toml tests/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +31,9 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check loopdoc tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 golden: $(STAMP)
 	LOOPDOC_REGENERATE=1 $(PY) -m pytest -q tests/integration/test_golden.py tests/fastai/test_diff_fixtures.py

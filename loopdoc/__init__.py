@@ -7,28 +7,50 @@ on purpose). Public API:
 - ``load_loop(spec)``: the ``Loop`` of ``learner.py[:ATTR]``, ``package.module[:ATTR]``
   or a saved ``loop.json`` (the user's code runs in a worker process: ``loopdoc.resolve``);
 - ``render(loop, fmt)``: the model (or a trace) as ``html``, ``md``, ``txt`` or ``json`` text;
-- ``trace_learner(spec, call)``: run the call for real (capped) and record it (a ``loopdoc.model.trace.Trace``).
+- ``trace_learner(spec, call)``: run the call for real (capped) and record it (a ``Trace``).
+
+The package is typed (``py.typed``): ``loop`` takes a ``fastai.learner.Learner`` (``Trainer``),
+``trace_learner`` returns a ``Trace``, ``load_json`` a ``Loop | Trace``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Iterable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from .errors import LoopdocError
 from .model import SCHEMA_VERSION, Loop, load_json
+from .model.trace import Trace
 from .render import render
 
+if TYPE_CHECKING:  # for type checkers only: importing loopdoc imports no framework
+    from fastai.callback.core import Callback as FastaiCallback
+    from fastai.learner import Learner
+
+    Trainer: TypeAlias = Learner
+    """The trainers of loopdoc's own adapters (a Lightning or Hugging Face ``Trainer`` joins as its adapter does).
+    At run time ``loop`` takes the trainer of any installed adapter, a third party's too."""
+    ExtraCallbacks: TypeAlias = FastaiCallback | type[FastaiCallback] | Iterable[FastaiCallback | type[FastaiCallback]]
+else:  # what typing.get_type_hints sees at run time
+    Trainer = ExtraCallbacks = Any
+
 __version__ = "0.1.0"
-__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "load_json", "load_loop", "loop", "render", "trace_learner"]
+__all__ = ["SCHEMA_VERSION", "Loop", "LoopdocError", "Trace", "load_json", "load_loop", "loop", "render", "trace_learner"]
 
 
-def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call: str | None = None,
+def loop(trainer: Trainer, *, loaded_from: str | None = None, cbs: ExtraCallbacks | None = None, call: str | None = None,
          namespace: dict[str, Any] | None = None, at_create: Any = None) -> Loop:
     """Return the ``Loop`` of a call on a live trainer, without training or changing it, with ``loopdoc check``'s findings.
 
     Args:
         trainer: a fastai ``Learner`` (or any framework's trainer an installed adapter knows).
-        loaded_from: how to name its origin in the model.
+        loaded_from: how to name its origin in the model (and so the title, "Training loop of …").
+            ``None``: the name the caller's code binds ``trainer`` to (``loopdoc.loop(learn)`` in a
+            notebook cell gives ``"learn"``: its local names, then its global ones, first bound to this
+            very object; names starting with ``_``, such as IPython's ``_``/``_3``, are skipped), else
+            ``"<learner>"``. Only the caller's frame is read; nothing is evaluated or changed.
         cbs: callbacks (instances or classes, or a list of them) to list as if the call added
             them (fastai: ``fit(cbs=...)``); classes are instantiated with no arguments.
         call: the call to document, e.g. ``"fine_tune(2)"`` or ``"get_preds()"``;
@@ -49,9 +71,32 @@ def loop(trainer: Any, *, loaded_from: str = "<learner>", cbs: Any = None, call:
                         f"{', '.join(a.name for a in _adapters())})")
     from .analysis.lint import lint_loop
 
+    if loaded_from is None:
+        loaded_from = _name_in_caller(trainer, sys._getframe(1)) or "<learner>"
     model = adapter.loop(trainer, loaded_from=loaded_from, call=call, namespace=namespace or {}, observation=at_create,
                          extra_callbacks=cbs)
     return lint_loop(model, adapter, trainer, namespace or {}, at_create)
+
+
+def _name_in_caller(obj: object, frame: FrameType | None) -> str | None:
+    """The first public name ``frame`` binds to ``obj`` itself (by identity): its locals, then its globals; else ``None``.
+
+    Reads the two namespaces only (no attribute of any value is looked up, nothing is evaluated),
+    so a user's object cannot run code here. At a notebook cell's top level both are the
+    notebook's namespace.
+    """
+    if frame is None:
+        return None
+    try:
+        for scope in (frame.f_locals, frame.f_globals):
+            for name, value in list(scope.items()):
+                if value is obj and isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+                    return name
+    except Exception:  # a namespace that cannot be read (an exotic frame)
+        return None
+    finally:
+        del frame  # no reference cycle through the frame
+    return None
 
 
 def _adapters() -> Any:
@@ -78,10 +123,10 @@ def load_loop(spec: str, call: str | None = None, *, trust_pickle: bool = False,
     """
     from .resolve import resolve
 
-    return resolve(spec, call, trust_pickle=trust_pickle, timeout=timeout).document
+    return cast(Loop, resolve(spec, call, trust_pickle=trust_pickle, timeout=timeout).document)
 
 
-def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None) -> Any:
+def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None) -> Trace:
     """Load a trainer, model ``call``, then run it for real and record what happened (``loopdoc.resolve.resolve_trace``).
 
     Args:
@@ -100,4 +145,4 @@ def trace_learner(spec: str, call: str | None = None, *, batches: int = 3, timeo
     """
     from .resolve import resolve_trace
 
-    return resolve_trace(spec, call, batches=batches, timeout=timeout).document
+    return cast(Trace, resolve_trace(spec, call, batches=batches, timeout=timeout).document)

@@ -1,9 +1,9 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR]
-    loopdoc show SPEC [--verbose]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR] [--watch]
+    loopdoc show SPEC [--verbose] [--color auto|always|never]
     loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
-    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]...
+    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source]
     loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR]
     loopdoc check SPEC... [--call CALL] [--format text|json|github] [--select CODES] [--ignore CODES] [--fail-on LEVEL]
 
@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .errors import LoopdocError, UsageError, exit_code
 from .model.loop import LEVELS
+from .progress import reporting, wanted
 from .rendering.check import CHECK_FORMATS
 from .rendering.documents import render
 from .rendering.links import check_source_url
@@ -95,9 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     loading.add_argument("--trust-pickle", action="store_true",
                          help="allow SPEC to be a learn.export() pickle (.pkl): unpickling runs any code the file "
                               "contains, so pass this only for files you trust")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    quieting = argparse.ArgumentParser(add_help=False)
+    quieting.add_argument("--quiet", "-q", action="store_true",
+                          help="no progress line while loading (shown only when stderr is a terminal)")
+    coloring = argparse.ArgumentParser(add_help=False)
+    coloring.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                          help="colour terminal text: auto (the default) when stdout is a terminal and NO_COLOR is "
+                               "unset or empty, always, or never")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
-    p = sub.add_parser("render", parents=[common, loading], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading, quieting], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -110,13 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
     p.add_argument("--call", metavar="CALL", help=CALL_HELP)
     p.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
+    p.add_argument("--watch", action="store_true",
+                   help="render again whenever the learner's files change (the learner file and the modules beside it "
+                        "that it imports); Ctrl-C stops, exit 0. Needs watchfiles (pip install 'loopdoc[watch]')")
 
-    s = sub.add_parser("show", parents=[common, loading], help="print the loop as a tree in the terminal")
+    s = sub.add_parser("show", parents=[common, loading, quieting, coloring], help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout], help="run a call for real (capped) and record events, callbacks and time",
+    t = sub.add_parser("trace", parents=[common, timeout, quieting, coloring],
+                       help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
                                    "the learner (in this process only; nothing is saved).")
@@ -131,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
     t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
 
-    d = sub.add_parser("diff", parents=[common], help="compare two loops; exit 0 same, 1 different, 2 error",
+    d = sub.add_parser("diff", parents=[common, quieting, coloring], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -141,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (format from its extension: .txt, .md, .html, .json); default - (the terminal)")
     d.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     _lazy_help(d.add_argument("--ignore", action="append", default=[], metavar="WHAT"), _ignore_help)
+    d.add_argument("--strict-source", action="store_true",
+                   help="also report source line numbers that changed (by default code that only moved down a file is no change)")
 
-    k = sub.add_parser("card", parents=[common], help="write or update the Training loop section of a model card",
+    k = sub.add_parser("card", parents=[common, quieting], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
                                    "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
                                    "every other byte. A new section goes at the end of the 'Training procedure' section, "
@@ -198,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        The exit code: 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
+        The exit code: 2 with the help on stderr when no command is given (``loopdoc`` alone: a
+        script that runs ``loopdoc $EMPTY`` must not pass); 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
         stale section; on failure one line ``Error: …`` on stderr (after the traceback with
         ``--debug``) and the code ``loopdoc.errors.exit_code`` gives for the error and the
         command (130 when interrupted; 1 for an unexpected exception, a bug, which the line says).
@@ -206,10 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `loopdoc` alone: the whole help, not argparse's one-line error; still a usage error
+        sys.stderr.write(parser.format_help())
+        return 2
     args.debug = debug = args.debug or args.debug_top
     try:
-        return COMMANDS[args.command](args)
+        with reporting(wanted(sys.stderr, quiet=getattr(args, "quiet", True))):  # a command without --quiet loads nothing
+            return COMMANDS[args.command](args)
     except (Exception, KeyboardInterrupt) as e:
         if isinstance(e, LoopdocError):
             message = str(e)
@@ -235,8 +255,8 @@ def _diff_command(args: argparse.Namespace) -> int:
     ignore = parse_ignore(args.ignore)
     with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
         a, b = old.result().document, new.result().document
-    diff = diff_loops(a, b, ignore)
-    color = fmt == "txt" and args.output == "-" and _use_color(sys.stdout, os.environ)
+    diff = diff_loops(a, b, ignore, strict_source=args.strict_source)
+    color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
     write_output(render_diff(diff, fmt, color=color), args.output)
     return 0 if diff.same else 1
 
@@ -252,9 +272,18 @@ def _card_command(args: argparse.Namespace) -> int:
 
 
 def _show_command(args: argparse.Namespace) -> int:
-    """``loopdoc show``: the text tree on stdout."""
-    write_output(render(_load_loop(args), "txt", verbose=args.verbose), "-")
+    """``loopdoc show``: the text tree on stdout, coloured as ``--color`` says (``_want_color``)."""
+    color = _want_color(args.color, sys.stdout, os.environ)
+    write_output(render(_load_loop(args), "txt", verbose=args.verbose, color=color), "-")
     return 0
+
+
+def _want_color(choice: str, stream: Any, environ: Any) -> bool:
+    """``--color``: ``always``, ``never``, or ``auto`` = ``_use_color`` (a terminal, ``NO_COLOR`` unset or empty).
+
+    The command-line flag overrides ``NO_COLOR``, as https://no-color.org asks.
+    """
+    return True if choice == "always" else False if choice == "never" else _use_color(stream, environ)
 
 
 def _use_color(stream: Any, environ: Any) -> bool:
@@ -277,7 +306,8 @@ def _trace_command(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
     result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug).document
-    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static), args.output)
+    color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
+    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static, color=color), args.output)
     return 0
 
 
@@ -291,15 +321,27 @@ def _render_command(args: argparse.Namespace) -> int:
     if args.source_url is not None:
         check_source_url(args.source_url)
     asset = _matrix_asset(args, fmt)
-    loop = _load_loop(args)
-    text = render(loop, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
-                  source_url=args.source_url, matrix_image=asset and asset.url)
-    if asset is not None:
-        from .rendering.assets import write_asset
 
-        write_asset(render(loop, "svg"), asset)  # first: the document never shows an image that is not there
-    write_output(text, args.output)
-    return 0
+    def render_once() -> tuple[str, ...]:
+        resolved = _resolve(args)
+        text = render(resolved.document, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
+                      source_url=args.source_url, matrix_image=asset and asset.url)
+        if asset is not None:
+            from .rendering.assets import write_asset
+
+            write_asset(render(resolved.document, "svg"), asset)  # first: the document never shows an image that is not there
+        write_output(text, args.output)
+        return resolved.files
+
+    if not args.watch:
+        render_once()
+        return 0
+    from .watch import check_watchable, watch
+
+    check_watchable(args.spec, args.output, args.call)
+    # What to watch until a render has read the files: the spec's file (without its :ATTR).
+    first = args.spec if os.path.isfile(args.spec) else (args.spec.rpartition(":")[0] or args.spec)
+    return watch(render_once, [first], quiet=args.quiet)
 
 
 def _matrix_asset(args: argparse.Namespace, fmt: str) -> Any:
@@ -315,9 +357,14 @@ def _matrix_asset(args: argparse.Namespace, fmt: str) -> Any:
 
 def _load_loop(args: argparse.Namespace) -> Any:
     """The spec's loop for ``render`` and ``show`` (``loopdoc.resolve.resolve``, within ``--timeout``)."""
+    return _resolve(args).document
+
+
+def _resolve(args: argparse.Namespace) -> Any:
+    """``loopdoc.resolve.resolve`` of the spec: the loop and the files it was read from."""
     from .resolve import resolve
 
-    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug).document
+    return resolve(args.spec, args.call, trust_pickle=args.trust_pickle, timeout=args.timeout, debug=args.debug)
 
 
 def _check_command(args: argparse.Namespace) -> int:

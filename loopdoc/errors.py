@@ -10,7 +10,14 @@ from __future__ import annotations
 
 
 class LoopdocError(Exception):
-    """Base of every error loopdoc reports to a user. Exit code 1."""
+    """Base of every error loopdoc reports to a user. Exit code 1.
+
+    Attributes:
+        files: the user's own source files a failed load had read (absolute, sorted), when
+            known: what a docs site watches so that fixing any of them loads again. ``()`` otherwise.
+    """
+
+    files: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:

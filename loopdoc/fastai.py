@@ -11,16 +11,25 @@ the import list every callback there).
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING
 
-from . import loop
+from . import _name_in_caller, loop
 from .adapters.fastai import ADAPTER
 from .adapters.fastai.creation import watch_always
 from .rendering.documents import render
 
+if TYPE_CHECKING:
+    from fastai.learner import Learner
 
-def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> None:
+    from . import ExtraCallbacks
+
+
+def show_training_loop(self: Learner, verbose: bool = False, cbs: ExtraCallbacks | None = None) -> None:
     """Print the training loop of ``self.fit``: every event, in every phase, with the callbacks that run.
+
+    The title names the learner as the calling code does (``learner.show_training_loop()`` →
+    "Training loop of learner"), else ``learn``.
 
     Args:
         self: the ``Learner``.
@@ -32,7 +41,8 @@ def show_training_loop(self: Any, verbose: bool = False, cbs: Any = None) -> Non
     Raises:
         TypeError: an item of ``cbs`` is not a ``Callback`` or ``Callback`` class.
     """
-    print(render(loop(self, loaded_from="learn", cbs=cbs), "txt", verbose=verbose), end="")
+    name = _name_in_caller(self, sys._getframe(1)) or "learn"
+    print(render(loop(self, loaded_from=name, cbs=cbs), "txt", verbose=verbose), end="")
 
 
 ADAPTER.patch_trainer("show_training_loop", show_training_loop)

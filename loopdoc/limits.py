@@ -48,6 +48,26 @@ def _where_stuck(exc: BaseException) -> str:
     return f"; it was running {name}:{frame.lineno}"
 
 
+def check_timeout(seconds: float | None) -> None:
+    """Refuse a ``--timeout`` that is not ``None``, 0 (no limit) or a positive number of seconds below 1e9.
+
+    ``loopdoc.resolve.start`` calls it before a worker starts (whose deadline a negative limit
+    would put in the past); ``time_limit`` again.
+
+    Args:
+        seconds: the limit as given.
+
+    Raises:
+        UsageError: negative, NaN, infinite or absurdly large.
+    """
+    if seconds is None or seconds == 0:
+        return
+    if not 0 < seconds < 1e9:  # also NaN and infinity
+        from .errors import UsageError
+
+        raise UsageError(f"--timeout {seconds:g}: must be a positive number of seconds (or 0 for no limit)")
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, where: str, *, doing: str = "loading") -> Iterator[None]:
     """Bound the block's run time.
@@ -65,10 +85,7 @@ def time_limit(seconds: float | None, where: str, *, doing: str = "loading") -> 
     if seconds is None or seconds == 0:
         yield
         return
-    if not 0 < seconds < 1e9:  # also NaN and infinity
-        from .errors import UsageError
-
-        raise UsageError(f"--timeout {seconds:g}: must be a positive number of seconds (or 0 for no limit)")
+    check_timeout(seconds)
     message = f"{where}: still {doing} after {_seconds(seconds)} (--timeout {seconds:g})"
     use_signal = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     previous = None

@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +29,7 @@ from typing import Any
 
 from .adapters.base import Adapter
 from .adapters.registry import adapter_for, adapters
-from .errors import LearnerNotFound, LoadError, UsageError
+from .errors import LearnerNotFound, LoadError, LoopdocError, UsageError
 from .paths import display_path, is_installed
 from .usercode import a_an, as_script, check_file, run_user_code
 
@@ -165,18 +166,23 @@ def load(text: str, *, trust: bool = False) -> Loaded:
         where, folder, argv0 = spec.target, os.getcwd(), spec.target
         user = None
     before = set(sys.modules)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(as_script(folder, argv0))
-        watched = [(a, stack.enter_context(a.watch())) for a in adapters()]
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(as_script(folder, argv0))
+            watched = [(a, stack.enter_context(a.watch())) for a in adapters()]
+            if spec.is_file:
+                module = _exec_file(path, where)
+            else:
+                module = _import_module(spec.target)
+                user = _module_root(spec.target)
+            if spec.attr is not None:
+                name, trainer = spec.attr, _from_attr(module, spec.attr, where, user)
+            else:
+                name, trainer = _only_trainer(module, where)
+    except LoopdocError as e:
         if spec.is_file:
-            module = _exec_file(path, where)
-        else:
-            module = _import_module(spec.target)
-            user = _module_root(spec.target)
-        if spec.attr is not None:
-            name, trainer = spec.attr, _from_attr(module, spec.attr, where, user)
-        else:
-            name, trainer = _only_trainer(module, where)
+            e.files = _failed_files(e, path.resolve(), set(sys.modules) - before)
+        raise
     found = adapter_for(trainer)
     assert found is not None  # _from_attr and _only_trainer return trainers only
     observation = next((seen.get(id(trainer)) for a, seen in watched if a is found), None)
@@ -217,11 +223,34 @@ def _user_files(module: ModuleType, imported: set[str], root: Path | None) -> tu
         top = root if root.is_dir() else root.parent
         for name in imported:
             file = getattr(sys.modules.get(name), "__file__", None)
-            if not isinstance(file, str) or not file.endswith(".py"):
-                continue
+            if not isinstance(file, str) or not file.endswith(".py") or not os.path.isabs(file):
+                continue  # not a file a finder imported: torch.ops and torch.classes are objects whose __file__ is "_ops.py"
             path = Path(os.path.abspath(file))
             if path.is_relative_to(top) and not is_installed(path):
                 out.add(str(path))
+    return tuple(sorted(out))
+
+
+def _failed_files(error: BaseException, learner: Path, imported: set[str]) -> tuple[str, ...]:
+    """The user's files a failed load of ``learner`` had read: the learner file, the modules beside it it had
+    imported, and the user's files in the failure's tracebacks (a sibling module with a syntax error was never imported)."""
+    top = learner.parent
+    out = {str(learner)}
+    candidates = [getattr(sys.modules.get(name), "__file__", None) for name in imported]
+    seen: set[int] = set()
+    exc: BaseException | None = error
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, SyntaxError):
+            candidates.append(exc.filename)
+        candidates.extend(frame.filename for frame in traceback.extract_tb(exc.__traceback__))
+        exc = exc.__cause__ or exc.__context__
+    for file in candidates:
+        if not isinstance(file, str) or not file.endswith(".py"):
+            continue
+        candidate = Path(os.path.abspath(file))
+        if candidate.is_relative_to(top) and not is_installed(candidate) and candidate.is_file():
+            out.add(str(candidate))
     return tuple(sorted(out))
 
 

@@ -9,6 +9,7 @@
           verbose: false        # steps and docstrings
           callbacks: true       # the Callbacks table
           heading_level: null   # level of the loop's top headings (default: one below the heading above)
+          max_heading_depth: 3  # heading levels the phases use; deeper phases are nested <details> blocks
           source_url: null      # e.g. https://github.com/ORG/REPO/blob/main/{path}#L{line}
           lenient: false        # a learner that fails to load: a warning box instead of a failed build
 
@@ -20,12 +21,19 @@ A page::
 
 Each option of the plugin can be set for one block in the indented YAML below the line,
 and so can ``call`` and ``title``. The loop becomes real headings (in the page's table
-of contents, with the theme's permalinks) and theme-styled HTML between them
-(``loopdoc.fragment``): model text is escaped, docstrings lose any raw HTML.
+of contents, with the theme's permalinks) down to ``max_heading_depth`` levels, deeper phases
+nested ``<details open>`` blocks (mkdocs-material styles them as collapsible admonitions), and
+theme-styled HTML between them (``loopdoc.fragment``): model text is escaped, docstrings lose
+any raw HTML. One small stylesheet (``assets/loopdoc/loopdoc.css``, added to ``extra_css``)
+keeps identifiers in the tables whole and marks the nesting of those blocks where the theme
+does not style ``<details>``.
 
 A learner is imported once per build however many pages embed it; under ``mkdocs serve``
-its file is watched and an edit rebuilds the site. A learner that fails to load fails the
-build (``PluginError`` naming the page, the spec and the error) unless ``lenient``.
+its file and every module of the user's it imports are watched, and an edit rebuilds the
+site with the learner imported afresh. What the learner's code prints, and the frameworks'
+warnings, are logged at debug level (``mkdocs build --verbose`` shows them). A learner that
+fails to load fails the build (``PluginError`` naming the page, the spec and the error)
+unless ``lenient``.
 """
 
 from __future__ import annotations
@@ -48,13 +56,18 @@ from mkdocs.config import config_options as c
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from .errors import LoopdocError
-from .publish import FailureBox, LoopCache, PublishOptions, failure_box
+from .publish import HOST_CSS, FailureBox, LoopCache, PublishOptions, failure_box, warnings_logged
 from .rendering.fragment import FragmentPart, fragment_parts
 
 log = get_plugin_logger(__name__)
+
+STYLESHEET = "assets/loopdoc/loopdoc.css"
+"""Where the plugin's stylesheet goes in the site (added to ``extra_css``)."""
+
 
 
 class LoopdocConfig(base.Config):
@@ -69,6 +82,8 @@ class LoopdocConfig(base.Config):
         callbacks: add the Callbacks table (default ``true``).
         heading_level: level (1–6) of the loop's top headings; default: one below the
             last heading above the block (2 when there is none).
+        max_heading_depth: how many heading levels the phases use (1–6, default 3); deeper
+            phases are nested ``<details open>`` blocks.
         source_url: link source locations, e.g.
             ``https://github.com/ORG/REPO/blob/main/{path}#L{line}`` (see ``loopdoc render --source-url``).
         lenient: when a learner fails to load, show a warning box in the page and log a
@@ -79,6 +94,7 @@ class LoopdocConfig(base.Config):
     verbose = c.Type(bool, default=False)
     callbacks = c.Type(bool, default=True)
     heading_level = c.Optional(c.Type(int))
+    max_heading_depth = c.Type(int, default=3)
     source_url = c.Optional(c.Type(str))
     lenient = c.Type(bool, default=False)
 
@@ -88,7 +104,8 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
 
     def __init__(self) -> None:
         """Create the plugin; mkdocs keeps one instance across the rebuilds of ``mkdocs serve``."""
-        self.cache = LoopCache(on_load=lambda spec, seconds: log.info(f"loaded {spec} ({seconds:.1f} s)"))
+        self.cache = LoopCache(on_load=lambda spec, seconds: log.info(f"loaded {spec} ({seconds:.1f} s)"),
+                               on_output=lambda spec, line: log.debug(f"{spec}: {line}"))
         self.page: Page | None = None
         self.working_dir = Path.cwd()
         self.site = PublishOptions()
@@ -116,10 +133,11 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
             config: the site's configuration.
 
         Returns:
-            ``config``, with the extension appended to ``markdown_extensions``.
+            ``config``, with the extension appended to ``markdown_extensions`` and the
+            stylesheet to ``extra_css``.
 
         Raises:
-            PluginError: a bad ``heading_level`` or ``source_url``.
+            PluginError: a bad ``heading_level``, ``max_heading_depth`` or ``source_url``.
         """
         folder = os.path.dirname(config.config_file_path) if config.config_file_path else os.getcwd()
         self.working_dir = Path(os.path.abspath(self.config.working_dir or folder))
@@ -127,7 +145,23 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         _check_options(site, "mkdocs.yml: plugins: loopdoc", block=False)
         self.site = PublishOptions(**site)
         config.markdown_extensions.append(_LoopdocExtension(self))
+        if STYLESHEET not in config.extra_css:
+            config.extra_css.append(STYLESHEET)
         return config
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        """Add the stylesheet (``STYLESHEET``: ``loopdoc.publish.HOST_CSS``) to the site's files.
+
+        Args:
+            files: the site's files.
+            config: the site's configuration.
+
+        Returns:
+            ``files``, with the stylesheet (unless the site has a file of that name).
+        """
+        if files.get_file_from_path(STYLESHEET) is None:
+            files.append(File.generated(config, STYLESHEET, content=HOST_CSS))
+        return files
 
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Any) -> str:
         """Note the page being rendered, to name it in errors.
@@ -196,9 +230,11 @@ class LoopdocPlugin(BasePlugin[LoopdocConfig]):
         level, prefix = options.pop("_level"), options.pop("_prefix")
         settings = self.site.merged(**options)
         try:
-            loop = self.cache.get(spec, settings.call, self.working_dir)
-            parts = fragment_parts(loop, verbose=settings.verbose, heading_level=level, title=settings.title,
-                                   id_prefix=prefix, show_callbacks=settings.callbacks, source_url=settings.source_url)
+            with warnings_logged(lambda line: log.debug(f"{where}: ::: loopdoc {spec}: {line}")):
+                loop = self.cache.get(spec, settings.call, self.working_dir)
+                parts = fragment_parts(loop, verbose=settings.verbose, heading_level=level, title=settings.title,
+                                       id_prefix=prefix, show_callbacks=settings.callbacks, source_url=settings.source_url,
+                                       max_heading_depth=settings.max_heading_depth)
         except LoopdocError as e:
             message = f"{where}: ::: loopdoc {spec}: {e}"
             if not settings.lenient:
@@ -308,7 +344,8 @@ def _check_options(options: dict[str, Any], where: str, *, block: bool = True) -
     """``PublishOptions.check``, its error as mkdocs' ``PluginError`` naming where the options are.
 
     Raises:
-        PluginError: an unknown option, a value of the wrong type, a bad ``heading_level`` or ``source_url``.
+        PluginError: an unknown option, a value of the wrong type, a bad ``heading_level``,
+            ``max_heading_depth`` or ``source_url``.
     """
     try:
         PublishOptions.check(options, block=block)

@@ -6,21 +6,41 @@ page), show a learner that fails the same way (``failure_box``), and read specs 
 a working directory (the folder of ``mkdocs.yml``, Sphinx's ``confdir``, or their
 ``working_dir`` option). ``LoopCache`` resolves each spec through ``loopdoc.resolve`` once per
 build: one worker process per learner answers every call the pages ask for, and a learner is
-loaded again (in a new process, so its modules are imported afresh) when one of its files changes.
+loaded again (in a new process, so its modules are imported afresh) when one of its files changes:
+the learner file and every module of the user's it imported (a sibling ``cbs.py``), also after a
+failed load. What the learner's code prints, and the frameworks' warnings, do not reach the build's
+output: each line goes to the host's log at debug level (``on_output``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import LoopdocError, UsageError
 from .model.loop import Loop
+
+HOST_CSS = """\
+/* loopdoc: identifiers in its tables stay whole; a wide table scrolls inside its own box, never the page. */
+.loopdoc-table td code, .loopdoc-table th code { white-space: nowrap; word-break: normal; overflow-wrap: normal; }
+div.loopdoc-table, table.loopdoc-table { max-width: 100%; overflow-x: auto; }
+table.loopdoc-table { display: block; }
+/* In the phase tree's lists (Sphinx), a path too long for a phone's line may break rather than widen the page. */
+.loopdoc-list code { overflow-wrap: anywhere; }
+.loopdoc-list code span.pre { white-space: normal; }
+/* Phases nested below the headings (<details class="loopdoc-phase">); a theme that styles details wins. */
+:where(details.loopdoc-phase) { border-left: 2px solid rgba(127, 127, 127, .45); margin: .6em 0; padding: 0 0 0 .8em; }
+:where(details.loopdoc-phase > summary) { cursor: pointer; font-weight: bold; }
+"""
+"""The one stylesheet the docs-site integrations add (mkdocs: ``extra_css``; Sphinx: ``add_css_file``): inert (no
+``url()``, ``@import`` or generated content), scoped to loopdoc's classes, only widths, wrapping and a border."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +52,10 @@ class PublishOptions:
         verbose: add the steps and the docstrings.
         callbacks: add the Callbacks table.
         heading_level: level (1–6) of the loop's top headings; ``None``: one below the heading above the block.
+        max_heading_depth: how many heading levels the phases use (1–6), the top-level phases being the
+            first (default 3: three levels below the block's heading); deeper phases are labelled blocks
+            nested in their parent's (mkdocs: ``<details open>``; Sphinx: admonitions). ``None``: headings
+            down to h6, blocks below.
         source_url: link source locations (see ``loopdoc render --source-url``), or ``None``.
         lenient: a learner that fails to load gives a warning box and a logged warning, not a failed build.
         call: the call to document (a block's option), or ``None`` for the framework's default.
@@ -41,12 +65,13 @@ class PublishOptions:
     verbose: bool = False
     callbacks: bool = True
     heading_level: int | None = None
+    max_heading_depth: int | None = 3
     source_url: str | None = None
     lenient: bool = False
     call: str | None = None
     title: str | None = None
 
-    SITE = ("verbose", "callbacks", "heading_level", "source_url", "lenient")
+    SITE = ("verbose", "callbacks", "heading_level", "max_heading_depth", "source_url", "lenient")
     """The options a whole site may set; ``call`` and ``title`` belong to one block."""
 
     def merged(self, **block: Any) -> PublishOptions:
@@ -72,12 +97,12 @@ class PublishOptions:
             ``values``.
 
         Raises:
-            UsageError: an unknown option, a value of the wrong type, a ``heading_level``
-                outside 1–6, or a bad ``source_url``.
+            UsageError: an unknown option, a value of the wrong type, a ``heading_level`` or
+                ``max_heading_depth`` outside 1–6, or a bad ``source_url``.
         """
         names = [f.name for f in dataclasses.fields(cls) if block or f.name in cls.SITE]
-        kinds = {"verbose": bool, "callbacks": bool, "lenient": bool, "heading_level": int, "source_url": str,
-                 "call": str, "title": str}
+        kinds = {"verbose": bool, "callbacks": bool, "lenient": bool, "heading_level": int, "max_heading_depth": int,
+                 "source_url": str, "call": str, "title": str}
         for name, value in values.items():
             if name not in names:
                 raise UsageError(f"unknown option {name!r}; use {', '.join(sorted(names))}")
@@ -86,8 +111,8 @@ class PublishOptions:
                 continue
             if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
                 raise UsageError(f"option {name!r} must be {kind.__name__}, got {value!r}")
-            if name == "heading_level" and not 1 <= value <= 6:
-                raise UsageError(f"option 'heading_level' must be from 1 to 6, got {value}")
+            if name in ("heading_level", "max_heading_depth") and not 1 <= value <= 6:
+                raise UsageError(f"option {name!r} must be from 1 to 6, got {value}")
             if name == "source_url":
                 from .rendering.links import check_source_url
 
@@ -119,6 +144,26 @@ def failure_box(spec: str, error: LoopdocError) -> FailureBox:
         The ``FailureBox``.
     """
     return FailureBox(f"loopdoc could not document {spec}", str(error))
+
+
+@contextlib.contextmanager
+def warnings_logged(log: Callable[[str], None]) -> Iterator[None]:
+    """Run the body with the Python warnings it raises passed to ``log``, one line each, instead of shown.
+
+    In a docs build loopdoc's own work (loading the framework adapters' modules, rendering) runs
+    in the host's process, and mkdocs shows every Python warning as an INFO line with a stack
+    trace; a host wraps that work in this and logs the lines at debug level.
+
+    Args:
+        log: called as ``log("FutureWarning: message (file.py:12)")`` for each warning, after the body.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                log(f"{w.category.__name__}: {' '.join(str(w.message).split())} ({w.filename}:{w.lineno})")
 
 
 def spec_file(spec: str, working_dir: str | os.PathLike[str]) -> Path | None:
@@ -157,6 +202,18 @@ def _mtimes(files: tuple[Path, ...]) -> tuple[int | None, ...]:
     return tuple(out)
 
 
+def _read_mtimes(files: tuple[Path, ...], before: dict[Path, int | None], began_ns: int) -> tuple[int | None, ...]:
+    """The modification times a load read its files at: those taken before it started, and for a file first seen
+    in the load, its time now, unless it changed after the load began (then ``None``, so the next check reloads)."""
+    out = []
+    for path, now in zip(files, _mtimes(files), strict=True):
+        if path in before:
+            out.append(before[path])
+        else:
+            out.append(now if now is not None and now < began_ns else None)
+    return tuple(out)
+
+
 @dataclass
 class _Entry:
     """One spec of the build: its worker (or saved model) and loops by call, or the error it failed with."""
@@ -184,14 +241,19 @@ class LoopCache:
         loads: how many times a learner or saved model was actually loaded (for logs and tests).
     """
 
-    def __init__(self, on_load: Callable[[str, float], None] | None = None) -> None:
+    def __init__(self, on_load: Callable[[str, float], None] | None = None,
+                 on_output: Callable[[str, str], None] | None = None) -> None:
         """Create an empty cache.
 
         Args:
             on_load: called as ``on_load(spec, seconds)`` after each successful load (not after a cache hit).
+            on_output: called as ``on_output(spec, line)`` for each line the learner's worker wrote to
+                its stdout or stderr (prints, warnings), as it answers; ``None``: that output goes to
+                this process's stderr.
         """
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._on_load = on_load
+        self._on_output = on_output
         self.loads = 0
 
     def clear(self) -> None:
@@ -240,11 +302,12 @@ class LoopCache:
         folder = Path(os.path.abspath(working_dir))
         key = (str(folder), spec)
         entry = self._entries.get(key)
+        previous: tuple[Path, ...] = ()
         if entry is not None and entry.stale():
             entry.close()
-            entry = None
+            previous, entry = entry.files, None
         if entry is None:
-            entry = self._entries[key] = self._load(spec, call, folder)
+            entry = self._entries[key] = self._load(spec, call, folder, previous)
         if entry.error is not None:
             raise entry.error
         if call not in entry.loops:
@@ -254,7 +317,8 @@ class LoopCache:
             entry.loops[call] = worker.ask({"what": "loop", "call": call})
         return entry.loops[call]
 
-    def _load(self, spec: str, call: str | None, folder: Path) -> _Entry:
+    def _load(self, spec: str, call: str | None, folder: Path, previous: tuple[Path, ...] = ()) -> _Entry:
+        """Load one spec; a failure keeps watching the files the failed load read and those the last load read."""
         from .resolve import start
 
         try:
@@ -263,18 +327,22 @@ class LoopCache:
             return _Entry((), (), os.getpid(), error=e)
         files = (known,) if known is not None else ()
         entry = _Entry(files, _mtimes(files), os.getpid())
-        began = time.perf_counter()
+        before = dict(zip((*files, *previous), _mtimes((*files, *previous)), strict=True))
+        began, began_ns = time.perf_counter(), time.time_ns()
+        output = None if self._on_output is None else (lambda line, report=self._on_output: report(spec, line))
         try:
-            entry.pending = start(spec, {"what": "loop", "call": call}, cwd=str(folder))
+            entry.pending = start(spec, {"what": "loop", "call": call}, cwd=str(folder), output=output)
             resolved = entry.pending.result()
         except LoopdocError as e:
             entry.error = e
             entry.close()
+            entry.files = tuple(sorted({*files, *previous, *(Path(f) for f in e.files)}))
+            entry.mtimes = _read_mtimes(entry.files, before, began_ns)
         else:
             entry.loops[call] = resolved.document
             if resolved.files:
                 entry.files = tuple(sorted({*files, *(Path(f) for f in resolved.files)}))
-                entry.mtimes = _mtimes(entry.files)
+            entry.mtimes = _read_mtimes(entry.files, before, began_ns)
         self.loads += 1
         if self._on_load is not None and entry.error is None:
             self._on_load(spec, time.perf_counter() - began)

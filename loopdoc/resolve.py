@@ -30,15 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .errors import InternalError, LoadError, LoopdocError, UsageError
-from .limits import GRACE
+from .limits import GRACE, check_timeout
 from .model.documents import load_json
 from .model.loop import Loop
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 GIT_PREFIX = "git:"  # as loopdoc.git.GIT_PREFIX, without importing git (and tarfile) for other specs
 
@@ -111,7 +114,8 @@ def _resolve(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, 
 
 
 def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = False, timeout: float | None = None,
-          debug: bool = False, isolated: bool = True, cwd: str | None = None) -> Pending:
+          debug: bool = False, isolated: bool = True, cwd: str | None = None,
+          output: Callable[[str], None] | None = None) -> Pending:
     """Start resolving a spec without waiting: two learners load at once (``loopdoc diff``).
 
     Args:
@@ -120,18 +124,30 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
         trust_pickle, timeout, debug, isolated: as for ``resolve``.
         cwd: the working directory to load in (relative paths in ``spec`` start there, and
             source paths in the model are shown relative to it); ``None``: this process's.
+        output: ``None``: what the user's code prints (and the frameworks' warnings) goes to this
+            process's stderr, as on the command line; else each line of it (without its line end) is
+            passed to ``output`` as the worker answers, and nothing reaches stderr (the docs-site
+            plugins log it). Not used in-process.
 
     Returns:
         A ``Pending``; use it as a context manager (it stops its worker and removes a git export on exit).
 
     Raises:
-        LoopdocError: a failure found before any user code runs (a malformed spec, a git error).
+        LoopdocError: a failure found before any user code runs (a malformed spec, a git error,
+            a ``call`` that is no Python call or names a method no installed adapter accepts:
+            ``loopdoc.calls.check_call``, a bad ``timeout``: ``loopdoc.limits.check_timeout``; before any
+            worker starts).
     """
     op = op or {"what": "loop", "call": None}
+    check_timeout(timeout)  # before a worker starts: a negative limit would be a deadline already passed
+    if op.get("call") is not None:
+        from .calls import check_call
+
+        check_call(op["call"])
     pending = Pending(spec)
     try:
         with working_directory(cwd):
-            pending.begin(op, trust_pickle, timeout, debug, isolated, cwd)
+            pending.begin(op, trust_pickle, timeout, debug, isolated, cwd, output)
     except BaseException:
         pending.close()
         raise
@@ -154,7 +170,7 @@ class Pending:
         self._exported: Any = None
 
     def begin(self, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, isolated: bool,
-              cwd: str | None = None) -> None:
+              cwd: str | None = None, output: Callable[[str], None] | None = None) -> None:
         """Read a saved model now, or start the worker (see ``start`` for the arguments)."""
         target = self.spec
         if target.startswith(GIT_PREFIX):
@@ -172,7 +188,7 @@ class Pending:
             self._done = Resolved(_saved(target, op), (os.path.abspath(target),))
             return
         self._worker = Worker(target, op, trust=trust, timeout=timeout, debug=debug, isolated=isolated, shown=self.spec,
-                              cwd=cwd)
+                              cwd=cwd, output=output)
         self._stack.callback(self._worker.close)
 
     def result(self) -> Resolved:
@@ -238,7 +254,8 @@ class Worker:
     """
 
     def __init__(self, spec: str, op: dict[str, Any], *, trust: bool = False, timeout: float | None = None,
-                 debug: bool = False, isolated: bool = True, shown: str | None = None, cwd: str | None = None) -> None:
+                 debug: bool = False, isolated: bool = True, shown: str | None = None, cwd: str | None = None,
+                 output: Callable[[str], None] | None = None) -> None:
         """Start loading ``spec`` and running ``op``.
 
         Args:
@@ -250,9 +267,10 @@ class Worker:
             isolated: ``False`` to run in this process.
             shown: the spec as the user gave it, for messages (``git:REV:PATH``).
             cwd: the working directory to load in; ``None``: this process's.
+            output: where the worker's stdout and stderr go, line by line (see ``start``); ``None``: this process's stderr.
 
         Raises:
-            LoadError: the worker process could not be started.
+            LoadError: the worker process could not be started (or its output file could not be made).
         """
         self.spec, self.shown, self.timeout = spec, shown or spec, timeout
         self._doing = "running" if op["what"] == "trace" else "loading"
@@ -261,24 +279,43 @@ class Worker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._cwd = cwd
+        self._output = output
+        self._log: Any = None  # the file the worker's output goes to, read as it grows (output given)
+        self._partial = b""
+        self._progress: Progress | None = None
         if not isolated:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)
             return
+        from .progress import active
+
+        self._progress = None if output is not None else active()
+        sink = self._open_log() if output is not None else 2
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        # The user's prints go to our stderr (file descriptor 2) or to ``output``, never to our stdout; while a
+        # progress line is shown, through a pipe that loopdoc.progress relays, so they never land inside the line.
+        out_r, out_w = os.pipe() if self._progress is not None else (None, sink)
         request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
-                   "requests": req_r, "answers": ans_w}
+                   "requests": req_r, "answers": ans_w, "progress": self._progress is not None}
         try:
-            # The user's prints go to our stderr (file descriptor 2), never to our stdout.
             self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
-                                          stdin=subprocess.DEVNULL, stdout=2, pass_fds=(req_r, ans_w), cwd=cwd)
+                                          stdin=subprocess.DEVNULL, stdout=out_w, stderr=None if out_w == 2 else out_w,
+                                          pass_fds=(req_r, ans_w), cwd=cwd)
         except OSError as e:
-            for fd in (req_r, req_w, ans_r, ans_w):
+            for fd in (req_r, req_w, ans_r, ans_w, *((out_r, out_w) if out_r is not None else ())):
                 os.close(fd)
             raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
+        finally:
+            if sink != 2:
+                os.close(sink)
         os.close(req_r)
         os.close(ans_w)
+        if self._progress is not None:
+            assert out_r is not None
+            os.close(out_w)
+            self._progress.relay(out_r)
+            self._progress.begin(self, f"loading {self.shown}")
         self._requests = os.fdopen(req_w, "w", encoding="utf-8")
         self._answers = ans_r
         self._started = time.monotonic()
@@ -290,7 +327,10 @@ class Worker:
             LoopdocError: as ``resolve``.
         """
         if self._first is None:
-            self._first = self._read(self._deadline())
+            try:
+                self._first = self._read(self._deadline())
+            finally:
+                self._end_progress()
         return Resolved(_document(self._first, self.shown), tuple(self._first.get("files", ())))
 
     def ask(self, op: dict[str, Any]) -> Any:
@@ -327,6 +367,7 @@ class Worker:
 
     def close(self) -> None:
         """End the worker (it exits when its request pipe closes; killed if it does not within ``GRACE`` seconds)."""
+        self._end_progress()
         if self._proc is None:
             return
         with contextlib.suppress(OSError):
@@ -342,14 +383,55 @@ class Worker:
             self._proc.kill()
             self._proc.wait()
             raise
+        finally:
+            self._drain(final=True)
         self._proc = None
 
+    # -- the worker's output, when captured ---------------------------------
+    def _open_log(self) -> int:
+        """An unlinked temporary file for the worker's stdout and stderr; returns the descriptor the worker writes to.
+
+        The worker writes through its own descriptor opened with ``O_APPEND`` and this process
+        reads through another, so reading never moves where the worker writes.
+        """
+        try:
+            fd, path = tempfile.mkstemp(prefix="loopdoc-worker-", suffix=".log")
+            try:
+                os.close(fd)
+                sink = os.open(path, os.O_WRONLY | os.O_APPEND)
+                self._log = open(path, "rb")  # noqa: SIM115 - closed in _drain(final=True)
+            finally:
+                os.unlink(path)
+        except OSError as e:
+            raise LoadError(f"{self.shown}: cannot make a file for the worker's output: {e.strerror or e}") from e
+        return sink
+
+    def _drain(self, final: bool = False) -> None:
+        """Pass the complete lines the worker has written since the last call to ``output`` (all of it when ``final``)."""
+        if self._log is None or self._output is None:
+            return
+        data = self._partial + self._log.read()
+        lines = data.split(b"\n")
+        self._partial = b"" if final else lines.pop()
+        if final and lines and not lines[-1]:
+            lines.pop()
+        for line in lines:
+            self._output(line.decode("utf-8", "replace").rstrip("\r"))
+        if final:
+            self._log.close()
+            self._log = None
+
     # -- internals ---------------------------------------------------------
+    def _end_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.end(self)
+
     def _deadline(self) -> float | None:
         return None if not self.timeout else self._started + self.timeout + GRACE
 
     def _read(self, deadline: float | None) -> dict[str, Any]:
-        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``)."""
+        """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``); progress lines
+        (``{"progress": TEXT}``) on the way go to the progress line."""
         assert self._proc is not None
         try:
             while b"\n" not in self._buffer:
@@ -369,10 +451,16 @@ class Worker:
             self._proc.wait()
             raise
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self._drain()
         try:
-            return json.loads(line.decode("utf-8"))
+            payload = json.loads(line.decode("utf-8"))
         except ValueError as e:
             raise InternalError(f"{self.shown}: internal error: the worker's answer is not JSON ({e})") from e
+        if isinstance(payload, dict) and "progress" in payload:  # what the worker is doing; the answer follows
+            if self._progress is not None:
+                self._progress.detail(self, str(payload["progress"]))
+            return self._read(deadline)
+        return payload
 
     def _death(self) -> LoopdocError:
         """The error for a worker that ended without answering: the user's code ended or crashed the process."""
@@ -411,7 +499,9 @@ def _document(payload: dict[str, Any], shown: str) -> Any:
     """The document of an answer, or its error raised as the loopdoc error class it names."""
     if not payload.get("ok"):
         cls = _ERRORS.get(str(payload.get("error")), LoopdocError)
-        raise cls(str(payload.get("message") or f"{shown}: failed"))
+        error = cls(str(payload.get("message") or f"{shown}: failed"))
+        error.files = tuple(str(f) for f in payload.get("files") or ())
+        raise error
     data = payload["document"]
     if payload.get("kind") == "trace":
         from .model.trace import Trace

@@ -15,10 +15,13 @@ paths run the same code. The worker writes no ``__pycache__`` into the user's fo
 
 Request (``sys.argv[1]``, JSON): ``spec``, ``trust`` (allow pickles), ``timeout`` (seconds or
 ``null``; covers the load and the first operation), ``debug`` (tracebacks on stderr),
-``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors).
-An operation: ``{"what": "loop" | "trace", "call": str | null, "batches": int}``. An
-answer: ``{"ok": true, "kind": "loop" | "trace", "document": {...}, "files": [...]}`` or
-``{"ok": false, "error": "LoadError", "message": "..."}``.
+``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors),
+``progress`` (report what it is doing). An operation: ``{"what": "loop" | "trace", "call":
+str | null, "batches": int}``. An answer: ``{"ok": true, "kind": "loop" | "trace", "document":
+{...}, "files": [...]}`` or ``{"ok": false, "error": "LoadError", "message": "..."}``. With
+``progress``, lines ``{"progress": "importing fastai"}`` (at the first import of an adapter's
+framework module, which is what makes loading slow) and ``{"progress": "running fit(1)"}``
+(a trace's run) may come before the first answer (``loopdoc.progress`` shows them).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
     if debug:
         traceback.print_exception(error)
     if isinstance(error, LoopdocError):
-        return {"ok": False, "error": type(error).__name__, "message": str(error)}
+        return {"ok": False, "error": type(error).__name__, "message": str(error), "files": list(error.files)}
     try:
         text = " ".join(str(error).split())
     except Exception:
@@ -103,6 +106,34 @@ def failure(error: BaseException, debug: bool) -> dict[str, Any]:
     hint = "" if debug else "; rerun with --debug for the traceback"
     return {"ok": False, "error": "InternalError",
             "message": f"internal error: {type(error).__name__}: {text or '(no message)'}{hint}"}
+
+
+class FrameworkImports:
+    """A ``sys.meta_path`` finder that finds nothing: it reports the first import of a framework an adapter knows.
+
+    The framework is known only once the user's code imports it (directly, through a sibling
+    module, or by unpickling); reading the learner file's own imports would miss the last two.
+    ``find_spec`` is called only for modules not yet imported, and returns ``None`` so that the
+    real finders import the module as they would have.
+    """
+
+    def __init__(self, report: Any) -> None:
+        """Args:
+            report: called once with ``"importing NAME"`` (``NAME``: the adapter's framework name).
+        """
+        from .adapters.registry import adapters
+
+        self._names = {module: adapter.name for adapter in adapters() for module in adapter.modules}
+        self._report = report
+        self.seen: str | None = None
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        """Note ``fullname`` if it is the first module of a known framework; never finds it (returns ``None``)."""
+        name = self._names.get(fullname.partition(".")[0])
+        if name is not None and self.seen is None:
+            self.seen = name
+            self._report(f"importing {name}")
+        return None
 
 
 def main() -> None:
@@ -128,9 +159,18 @@ def main() -> None:
             sys.dont_write_bytecode = True  # no __pycache__ in the user's folders
             from .load import load
 
-            with time_limit(request.get("timeout"), request["spec"], doing=doing):
-                loaded = load(request["spec"], trust=bool(request.get("trust")))
-                document = perform(loaded, request["op"])
+            watcher = FrameworkImports(lambda text: send({"progress": text})) if request.get("progress") else None
+            if watcher is not None:
+                sys.meta_path.insert(0, watcher)
+            try:
+                with time_limit(request.get("timeout"), request["spec"], doing=doing):
+                    loaded = load(request["spec"], trust=bool(request.get("trust")))
+                    if watcher is not None and request["op"]["what"] == "trace":
+                        send({"progress": f"running {request['op'].get('call') or loaded.adapter.trace_call or 'the run'}"})
+                    document = perform(loaded, request["op"])
+            finally:
+                if watcher is not None and watcher in sys.meta_path:
+                    sys.meta_path.remove(watcher)
             send(answer(document, loaded.files))
         except KeyboardInterrupt:
             raise

@@ -24,12 +24,18 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 GOLDEN = TESTS / "golden"
+SHOTS = TESTS / "_artifacts" / "screenshots"
+"""Where browser tests write their screenshots (kept out of git)."""
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+"""Debian's Chromium and the flags the browser tests launch it with (the machine's facts)."""
 FIXTURES = TESTS / "fixtures"
 BROKEN = "tests/fixtures/broken"
 PKG_PATH = FIXTURES / "pkg"
@@ -426,3 +432,50 @@ def handmade_trace(loop: Any) -> Any:
                                              HandlerTiming("TrainEvalCallback", "TrainEvalCallback.after_batch", 4, 0.001, 0.00025, 0.0004))),
     )
     return Trace(loop, "fit(1)", 2, events, batch_s=0.04, callback_batch_s=0.009)
+
+
+# ---------------------------------------------------------------- docs-site builds
+
+
+def write_files(folder: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative name: text}`` under ``folder`` (UTF-8, parents made); returns ``folder``."""
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def hostile_model(path: Path) -> Path:
+    """custom_callbacks' loop with raw HTML and Markdown headings in its docstrings, descriptions and notes."""
+    data = json.loads((GOLDEN / "custom_callbacks.json").read_text(encoding="utf-8"))
+    for cb in data["callbacks"]:
+        cb["doc"] = f"# A docstring heading\n\n{SCRIPT} and {IMG}\n\n<div onclick=x>raw</div>"
+
+    def walk(node: dict) -> None:
+        node["description"] = f"{SCRIPT} {node['description']}"
+        for h in node.get("handlers", []):
+            h["doc"] = f"## Heading\n\n{IMG}"
+        for child in node.get("children", []):
+            walk(child)
+
+    for phase in data["phases"]:
+        walk(phase)
+    data["notes"] = [f"{SCRIPT} a note"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Build:
+    """One finished build: its command, folder, exit code, output and duration."""
+
+    cmd: list[str]
+    folder: Path
+    returncode: int
+    output: str
+    seconds: float
+
+    def page(self, path: str) -> str:
+        """The text of the built file ``path`` (relative to the build folder)."""
+        return (self.folder / path).read_text(encoding="utf-8")

@@ -10,9 +10,12 @@ What is compared
       them: fastai's stable sort by ``order``), never the order of the learner's ``cbs`` list: a
       callback added, removed or moved (its place among the callbacks present on both
       sides changed), and per callback the function that runs, how dispatch reaches
-      it, its docstring and its source location.
+      it, its docstring and its source file.
     - Per callback: ``order``, the flags (fastai: ``run``, ``run_train``, ``run_valid``),
-      ``receives_all``, the class, the docstring and the source location.
+      ``receives_all``, the class, the docstring and the source file.
+    - Source line numbers only with ``strict_source``: code that merely moved down a file
+      (a comment added above it) is no change by default; a source that moved to another
+      file always is, and is shown with its lines.
     - The learner: ``call``, model class, loss, optimizer, metrics; the framework and
       package versions; the loop's notes.
     - The phase tree only as far as phases and events exist; descriptions and steps
@@ -54,7 +57,7 @@ from ..model.loop import Callback, Event, Handler, Loop, Phase, SourceLocation
 
 IGNORABLE: dict[str, str] = {
     "docstrings": "docstrings of callbacks and of the functions that run",
-    "source": "source locations (files and line numbers) of callbacks and functions",
+    "source": "source locations (files, and line numbers with --strict-source) of callbacks and functions",
     "versions": "framework and package versions",
     "learner": "model class, loss, optimizer and metrics",
     "notes": "the loop's notes",
@@ -84,13 +87,17 @@ def parse_ignore(values: Sequence[str]) -> set[str]:
     return out
 
 
-def diff_loops(old: Loop, new: Loop, ignore: set[str] | frozenset[str] = frozenset()) -> LoopDiff:
+def diff_loops(old: Loop, new: Loop, ignore: set[str] | frozenset[str] = frozenset(), *,
+               strict_source: bool = False) -> LoopDiff:
     """Compare two loops.
 
     Args:
         old: the loop before the change.
         new: the loop after it.
         ignore: categories of ``IGNORABLE`` to leave out.
+        strict_source: also compare source line numbers (``loopdoc diff --strict-source``); by
+            default a source location differs only when its file does (code moved down a file is
+            no change). Ignored when ``ignore`` has ``"source"``.
 
     Returns:
         The ``LoopDiff``; ``.same`` is ``True`` when nothing differs. Deterministic:
@@ -102,7 +109,7 @@ def diff_loops(old: Loop, new: Loop, ignore: set[str] | frozenset[str] = frozens
     unknown = sorted(set(ignore) - set(IGNORABLE))
     if unknown:
         raise UsageError(f"unknown ignore categories {', '.join(unknown)}; choose from {', '.join(IGNORABLE)}")
-    ctx = _Context(old, new, frozenset(ignore))
+    ctx = _Context(old, new, frozenset(ignore), strict_source)
     return LoopDiff(
         old=_side(old),
         new=_side(new),
@@ -164,16 +171,26 @@ def _origin(loaded_from: str) -> _Origin:
 class _Context:
     """Both loops' callbacks and origins, and the ignored categories."""
 
-    def __init__(self, old: Loop, new: Loop, ignore: frozenset[str]) -> None:
+    def __init__(self, old: Loop, new: Loop, ignore: frozenset[str], strict_source: bool = False) -> None:
         self.old_cbs = {cb.id: cb for cb in old.callbacks}
         self.new_cbs = {cb.id: cb for cb in new.callbacks}
         self.old_origin = _origin(old.learner.loaded_from)
         self.new_origin = _origin(new.learner.loaded_from)
         self.ignore = ignore
+        self.strict_source = strict_source
         self.words = wording(new.framework.name)
 
     def keeps(self, category: str) -> bool:
         return category not in self.ignore
+
+    def source_changed(self, a: SourceLocation | None, b: SourceLocation | None) -> bool:
+        """Whether two source locations differ: by file (relative to each side's learner file), and by line with ``strict_source``."""
+        if not self.keeps("source"):
+            return False
+        old, new = self.old_origin.source(a), self.new_origin.source(b)
+        if self.strict_source or old is None or new is None:
+            return old != new
+        return old[0] != new[0]
 
 
 def _side(loop: Loop) -> Side:
@@ -247,7 +264,7 @@ def _callback_changes(a: Callback, b: Callback, ctx: _Context) -> list[Change]:
         out.append(Change("class", a.qualname, b.qualname))
     if ctx.keeps("docstrings") and a.doc != b.doc:
         out.append(Change("doc", a.doc, b.doc))
-    if ctx.keeps("source") and ctx.old_origin.source(a.source) != ctx.new_origin.source(b.source):
+    if ctx.source_changed(a.source, b.source):
         out.append(Change("source", _loc(a.source), _loc(b.source)))
     return out
 
@@ -369,7 +386,7 @@ def _handler_changes(a: Handler, b: Handler, ctx: _Context) -> list[Change]:
         out.append(Change("defined_by", a.defined_by, b.defined_by))
     if ctx.keeps("docstrings") and a.doc != b.doc:
         out.append(Change("doc", a.doc, b.doc))
-    if ctx.keeps("source") and ctx.old_origin.source(a.source) != ctx.new_origin.source(b.source):
+    if ctx.source_changed(a.source, b.source):
         out.append(Change("source", _loc(a.source), _loc(b.source)))
     return out
 

@@ -8,11 +8,15 @@ imports nothing from loopdoc outside ``loopdoc.model`` but the error classes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError, ModelError
 from .loop import SCHEMA_VERSION, Loop
+
+if TYPE_CHECKING:
+    from .trace import Trace
 
 
 def schema() -> dict[str, Any]:
@@ -48,12 +52,12 @@ def _read_schema(name: str) -> dict[str, Any]:
     return json.loads(Path(__file__).with_name(name).read_text(encoding="utf-8"))
 
 
-def load_json(path: str) -> Any:
+def load_json(path: str) -> Loop | Trace:
     """Read a saved model or trace, checking it against its JSON Schema first.
 
     Args:
         path: a ``.json`` file written by ``loopdoc render -o loop.json`` (a ``Loop``)
-            or ``loopdoc trace -o trace.json`` (a ``loopdoc.trace.Trace``, which has
+            or ``loopdoc trace -o trace.json`` (a ``loopdoc.model.trace.Trace``, which has
             ``"kind": "trace"``); a UTF-8 byte order mark is allowed.
 
     Returns:
@@ -83,6 +87,7 @@ def load_json(path: str) -> Any:
     except RecursionError as e:
         raise LoadError(f"{path}: not JSON this reader accepts: nested too deeply") from e
     is_trace = isinstance(data, dict) and data.get("kind") == "trace"
+    build: Callable[[dict[str, Any]], Loop | Trace]
     if is_trace:
         from .trace import TRACE_SCHEMA_VERSION as ours_text
         from .trace import Trace

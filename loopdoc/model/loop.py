@@ -336,14 +336,33 @@ class Loop:
             call=data["call"],
             filtered_events=tuple(data["filtered_events"]),
             callbacks=tuple(_callback(c) for c in data["callbacks"]),
-            phases=tuple(_node(p) for p in data["phases"]),
+            phases=tuple(_phase(p) for p in data["phases"]),
             notes=tuple(data["notes"]),
             findings=tuple(_finding(f) for f in data.get("findings", ())),
             flows=tuple(_flow(f) for f in data.get("flows", ())),
         )
 
+    def __repr__(self) -> str:
+        """One line, for ``repr()`` and a notebook's ``text/plain``: ``<Loop fastai 2.8.12 fit of examples/synth.py:learn:
+        3 callbacks, 24 events>`` (events: distinct event names). Computed here, without the renderer."""
+        return f"<Loop {self.headline()}>"
+
+    def headline(self) -> str:
+        """What the loop is, in one line: ``"fastai 2.8.12 fit of examples/synth.py:learn: 3 callbacks, 24 events"``.
+
+        Returns:
+            Framework and version, the call, ``loaded_from``, the number of callbacks and of distinct
+            event names (an event that fires in several phases counts once), as the model holds them
+            (not escaped; a renderer escapes it).
+        """
+        events = len({event.name for _, event in self.iter_events()})
+        n = len(self.callbacks)
+        return (f"{self.framework.name} {self.framework.version} {self.call} of {self.learner.loaded_from}: "
+                f"{n} callback{'' if n == 1 else 's'}, {events} event{'' if events == 1 else 's'}")
+
     def _repr_html_(self) -> str:
-        """Jupyter's HTML view: an HTML fragment (not a page), titled, verbose; see ``loopdoc.rendering.notebook``."""
+        """Jupyter's HTML view: a collapsed ``<details>`` whose summary is the headline, the HTML fragment inside;
+        see ``loopdoc.rendering.notebook``."""
         return _notebook("html", self)
 
     def _repr_markdown_(self) -> str:
@@ -420,6 +439,19 @@ def _flow(d: dict[str, Any]) -> Flow:
     return Flow(**{**d, "set_by": tuple(FlowSetter(**s) for s in d["set_by"]), "read_by": tuple(d["read_by"])})
 
 
+def _phase(d: dict[str, Any]) -> Phase:
+    """A top-level node, which the schema requires to be a phase."""
+    node = _node(d)
+    if not isinstance(node, Phase):
+        raise ValueError(f"a top-level node is {a_kind(node)}, not a phase")
+    return node
+
+
+def a_kind(node: Node) -> str:
+    """``"an event"``/``"a step"``/``"a phase"``: a node's kind with its article, for messages."""
+    return ("an " if node.kind[0] in "aeiou" else "a ") + node.kind
+
+
 def _node(d: dict[str, Any]) -> Node:
     kind = d["kind"]
     if kind == "phase":
@@ -434,7 +466,8 @@ def _node(d: dict[str, Any]) -> Node:
 
 
 def _notebook(kind: str, loop: Loop) -> str:
-    """The model layer's one back-edge: the notebook views call the renderer.
+    """The model layer's one back-edge: the notebook views call the renderer. Every ``_repr_*_`` method of
+    ``Loop`` (a notebook's views) goes through this one function (``tests/fastai/test_notebook.py`` checks).
 
     Imported lazily, when Jupyter asks for a view, so that the model imports nothing else of
     loopdoc (nor jinja2) at module level.

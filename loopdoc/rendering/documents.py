@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay
 TEMPLATES = {"html": "loop.html.jinja", "md": "loop.md.jinja", "txt": "loop.txt.jinja", "svg": "matrix.svg.jinja"}
 def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | None = None,
            template_dir: str | os.PathLike[str] | None = None, source_url: str | None = None,
-           show_differences: bool = False, matrix_image: str | None = None, template: str | None = None) -> str:
+           show_differences: bool = False, matrix_image: str | None = None, template: str | None = None,
+           color: bool = False) -> str:
     """Render a loop model, or a trace (its static loop annotated with what ran), as text in ``fmt``.
 
     Args:
@@ -49,6 +50,8 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
         matrix_image: for ``md``, the URL (relative to the document) of the matrix as an SVG file
             (``render(loop, "svg")``) to show instead of the inline table; ``None``: the table.
         template: the template to render instead of the format's own (``TEMPLATES``), e.g. ``"card.md.jinja"``.
+        color: for ``txt``, colour with ANSI escapes (``SHOW_COLORS``: phases by stage, event
+            names, callbacks, filters, cancel branches); ignored by the other formats.
 
     Returns:
         The whole document, ending in a newline; the same input gives the same bytes. ``svg`` is
@@ -77,7 +80,8 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     with template_errors():
         env = environment(fmt, template_dir)
         text = env.get_template(template or TEMPLATES[fmt]).render(**context, show_differences=show_differences, title=title,
-                                                                   matrix_image=matrix_image)
+                                                                   matrix_image=matrix_image,
+                                                                   c=SHOW_COLORS if color and fmt == "txt" else _NO_COLORS)
     return text.rstrip("\n") + "\n"
 
 
@@ -144,6 +148,14 @@ def _is_trace(obj: object) -> bool:
     module = sys.modules.get("loopdoc.model.trace")
     return module is not None and isinstance(obj, module.Trace)
 
+
+SHOW_COLORS = {"title": "\x1b[1m", "phase": "\x1b[1;34m", "train": "\x1b[1;32m", "validate": "\x1b[1;33m",
+               "test": "\x1b[1;35m", "predict": "\x1b[1;35m", "event": "\x1b[36m", "callback": "\x1b[1m",
+               "filter": "\x1b[33m", "cancel": "\x1b[31m", "note": "\x1b[1;33m", "dim": "\x1b[2m", "reset": "\x1b[0m"}
+"""ANSI codes of ``loop.txt.jinja`` by role when ``render(..., color=True)``: phases bold, by stage (training
+green, validation yellow, others blue), event names cyan, callbacks bold, filters in their stage's colour,
+cancel branches red, annotations dim."""
+_NO_COLORS = dict.fromkeys(SHOW_COLORS, "")
 
 DIFF_TEMPLATES = {"html": "diff.html.jinja", "md": "diff.md.jinja", "txt": "diff.txt.jinja"}
 _ANSI = {"add": "\x1b[32m", "remove": "\x1b[31m", "change": "\x1b[33m", "move": "\x1b[36m",

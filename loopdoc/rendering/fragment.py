@@ -48,11 +48,13 @@ class FragmentPart:
 
 def render_fragment(loop: Loop, *, verbose: bool = False, heading_level: int = 2, title: str | None = None,
                     id_prefix: str = "", show_callbacks: bool = True, source_url: str | None = None,
-                    template_dir: str | os.PathLike[str] | None = None) -> str:
+                    template_dir: str | os.PathLike[str] | None = None, max_heading_depth: int | None = None) -> str:
     """Render ``loop`` as an HTML fragment for a page with its own theme (a docs site, a notebook).
 
-    Not a document: no ``<html>``, CSS or script, only headings, paragraphs, lists, one table
-    and admonitions (``<div class="admonition note">``), all inside one ``<div class="loopdoc">``.
+    Not a document: no ``<html>``, CSS or script, only headings, paragraphs, lists, tables
+    (each in a ``<div class="loopdoc-body loopdoc-table">``), admonitions (``<div class="admonition
+    note">``) and, for phases nested deeper than the headings may go, ``<details open
+    class="loopdoc-phase">`` blocks, all inside one ``<div class="loopdoc">``.
     Model text is escaped and docstrings are Markdown rendered without raw HTML, so the
     fragment is safe to embed. Template: ``fragment.html.jinja``.
 
@@ -60,23 +62,29 @@ def render_fragment(loop: Loop, *, verbose: bool = False, heading_level: int = 2
         loop: the model.
         verbose: add the steps, each handler's docstring and the callbacks' docstrings.
         heading_level: level (1–6) of the first headings: ``title`` when given, else the
-            top-level phases and "Callbacks"; nested phases go one level deeper each (at most 6).
+            top-level phases and "Callbacks"; nested phases go one level deeper each.
         title: a heading above everything, or ``None`` for none.
         id_prefix: put before every ``id`` and ``#`` link of the fragment, so that several
             loops fit on one page (letters, digits, ``-`` and ``_`` only).
         show_callbacks: add the "Callbacks" table (and link callback names to it).
         source_url: see ``render``.
         template_dir: see ``render``.
+        max_heading_depth: how many heading levels the phases use, the top-level phases being
+            the first (1–6); a phase deeper than that, or one that would be below h6, is a
+            ``<details open class="loopdoc-phase">`` block (its ``<summary>`` the phase name)
+            nested in its parent's. ``None``: headings down to h6.
 
     Returns:
         The fragment, ending in a newline; the same input gives the same bytes.
 
     Raises:
-        UsageError: ``heading_level`` outside 1–6, a bad ``id_prefix``, ``source_url`` or ``template_dir``.
+        UsageError: ``heading_level`` or ``max_heading_depth`` outside 1–6, a bad ``id_prefix``,
+            ``source_url`` or ``template_dir``.
         TemplateError: a broken user template.
     """
     body = _fragment_text(loop, verbose=verbose, heading_level=heading_level, title=title, id_prefix=id_prefix,
-                          show_callbacks=show_callbacks, source_url=source_url, template_dir=template_dir)
+                          show_callbacks=show_callbacks, source_url=source_url, template_dir=template_dir,
+                          max_heading_depth=max_heading_depth)
     return f'<div class="loopdoc">\n{body}</div>\n'
 
 
@@ -115,9 +123,12 @@ def fragment_parts(loop: Loop, **options: Any) -> list[FragmentPart]:
 
 def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2, title: str | None = None,
                    id_prefix: str = "", show_callbacks: bool = True, source_url: str | None = None,
-                   template_dir: str | os.PathLike[str] | None = None) -> str:
-    if not isinstance(heading_level, int) or not 1 <= heading_level <= 6:
+                   template_dir: str | os.PathLike[str] | None = None, max_heading_depth: int | None = None) -> str:
+    if not isinstance(heading_level, int) or isinstance(heading_level, bool) or not 1 <= heading_level <= 6:
         raise UsageError(f"heading level {heading_level!r}: must be a whole number from 1 to 6")
+    if max_heading_depth is not None and (not isinstance(max_heading_depth, int) or isinstance(max_heading_depth, bool)
+                                          or not 1 <= max_heading_depth <= 6):
+        raise UsageError(f"max heading depth {max_heading_depth!r}: must be a whole number from 1 to 6")
     if not _ANCHOR_PREFIX.fullmatch(id_prefix):
         raise UsageError(f"id prefix {id_prefix!r}: use only letters, digits, '-' and '_'")
     if source_url is not None:
@@ -130,6 +141,7 @@ def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2,
         text = env.get_template(FRAGMENT_TEMPLATE).render(
             **document_context(loop, verbose=verbose, source_url=source_url),
             level=heading_level + (1 if title else 0),
+            depth=6 if max_heading_depth is None else max_heading_depth,
             title=title,
             show_callbacks=show_callbacks,
             anchor=lambda name: id_prefix + name,

@@ -30,8 +30,8 @@ def loops() -> dict[str, Loop]:
     return diff_fixture_loops()
 
 
-def diff(loops: dict[str, Loop], case: str, ignore: frozenset[str] = frozenset()) -> LoopDiff:
-    return diff_loops(loops["old"], loops[case], ignore)
+def diff(loops: dict[str, Loop], case: str, ignore: frozenset[str] = frozenset(), strict_source: bool = False) -> LoopDiff:
+    return diff_loops(loops["old"], loops[case], ignore, strict_source=strict_source)
 
 
 def changed_handlers(d: LoopDiff) -> list[tuple[str, str, str, str, str | None]]:
@@ -142,13 +142,27 @@ def test_learner_settings_changed(loops):
     assert diff(loops, "learner", frozenset({"learner"})).same
 
 
-def test_source_lines_moved_and_ignored(loops):
-    d = diff(loops, "lines")
+def test_source_lines_moved_are_no_change_unless_strict(loops):
+    """A comment added above ``ClipGrad`` moves its lines down: no difference by default, reported with ``strict_source``."""
+    assert diff(loops, "lines").same
+    d = diff(loops, "lines", strict_source=True)
     [cb] = d.callbacks
     assert (cb.id, cb.changes) == ("ClipGrad", (Change("source", f"{FIX}/old.py:31", f"{FIX}/new_lines.py:32"),))
     [h] = d.events()[0].changed
     assert h.changes == (Change("source", f"{FIX}/old.py:36", f"{FIX}/new_lines.py:37"),)
-    assert diff(loops, "lines", frozenset({"source"})).same
+    assert diff(loops, "lines", frozenset({"source"}), strict_source=True).same
+
+
+def test_source_moved_to_another_file_is_a_change(loops):
+    """A callback whose source is now in another file is reported, strict or not, with its lines; ``--ignore source`` drops it."""
+    old = loops["old"]
+    moved = tuple(dataclasses.replace(cb, source=dataclasses.replace(cb.source, file=f"{FIX}/cbs.py", line=3))
+                  if cb.id == "ClipGrad" else cb for cb in old.callbacks)
+    new = dataclasses.replace(old, callbacks=moved)
+    for strict in (False, True):
+        [cb] = diff_loops(old, new, strict_source=strict).callbacks
+        assert (cb.id, cb.changes) == ("ClipGrad", (Change("source", f"{FIX}/old.py:31", f"{FIX}/cbs.py:3"),))
+    assert diff_loops(old, new, {"source"}).same
 
 
 def test_learner_file_renamed_compares_classes_relative_to_it(loops):

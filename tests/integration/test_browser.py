@@ -17,48 +17,23 @@ tests are skipped, except under ``CI`` (set and not ``0``/``false``), where they
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import HOSTILE, ROOT, handmade_loop, handmade_trace
+from helpers import HOSTILE, ROOT, SHOTS, handmade_loop, handmade_trace
 
 from loopdoc.model import Loop, load_json
 from loopdoc.render import render
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 GOLDEN = ROOT / "tests" / "golden"
-EXAMPLES = sorted(p.stem for p in GOLDEN.glob("*.json") if not p.stem.startswith("hf_"))  # fastai's; hf_* in test_transformers
-SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
+EXAMPLES = sorted(p.stem for p in GOLDEN.glob("*.json"))
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 MODES = {"1280-light": {}, "1280-dark": {"color_scheme": "dark"}, "390-light": PHONE, "390-dark": {**PHONE, "color_scheme": "dark"}}
 DARK_BG, LIGHT_BG = "rgb(20, 22, 26)", "rgb(255, 255, 255)"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """One Chromium for the whole session."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+# The session's one Chromium is conftest's `browser` fixture (one sync Playwright per session; a second would fail).
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,10 @@ def test_cli_exit_codes_0_same_1_different(saved, capsys):
     assert code == 0 and "ignoring: docstrings" in out and "No differences" in out
     code, _, _ = run_main(["diff", saved["old"], saved["lines"], "--ignore", "docstrings,source"], capsys)
     assert code == 0
+    code, out, _ = run_main(["diff", saved["old"], saved["lines"]], capsys)  # only line numbers moved
+    assert code == 0 and "No differences" in out
+    code, out, _ = run_main(["diff", saved["old"], saved["lines"], "--strict-source"], capsys)
+    assert code == 1 and f"{FIX}/old.py:31 → {FIX}/new_lines.py:32" in out, out
 
 
 def test_cli_every_error_exits_2(saved, capsys, tmp_path):

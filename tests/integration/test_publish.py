@@ -16,12 +16,11 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import html5lib
 import pytest
-from helpers import ROOT
+from helpers import ROOT, Build, hostile_model, write_files
 from mkdocs.exceptions import PluginError
 
 from loopdoc.errors import UsageError
@@ -30,40 +29,10 @@ from loopdoc.publish import LoopCache
 pytestmark = [pytest.mark.subprocess, pytest.mark.fastai]  # the builds load examples/synth.py
 
 GOLDEN = ROOT / "tests" / "golden"
-SCRIPT = "<script>alert(1)</script>"
-IMG = "<img src=x onerror=alert(1)>"
 BROKEN = 'raise RuntimeError("boom in the learner")\n'
 
 
 # ---------------------------------------------------------------- sites
-
-
-def _write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
-
-
-def _hostile_model(path: Path) -> Path:
-    """custom_callbacks' loop with raw HTML and Markdown headings in its docstrings, descriptions and notes."""
-    data = json.loads((GOLDEN / "custom_callbacks.json").read_text(encoding="utf-8"))
-    for cb in data["callbacks"]:
-        cb["doc"] = f"# A docstring heading\n\n{SCRIPT} and {IMG}\n\n<div onclick=x>raw</div>"
-
-    def walk(node: dict) -> None:
-        node["description"] = f"{SCRIPT} {node['description']}"
-        for h in node.get("handlers", []):
-            h["doc"] = f"## Heading\n\n{IMG}"
-        for child in node.get("children", []):
-            walk(child)
-
-    for phase in data["phases"]:
-        walk(phase)
-    data["notes"] = [f"{SCRIPT} a note"]
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
 
 
 MKDOCS_DEFAULT = """site_name: default theme
@@ -91,45 +60,31 @@ plugins:
 """
 
 
-@dataclass
-class Build:
-    """One finished build: its command, folder, exit code, output and duration."""
-
-    cmd: list[str]
-    folder: Path
-    returncode: int
-    output: str
-    seconds: float
-
-    def page(self, path: str) -> str:
-        return (self.folder / path).read_text(encoding="utf-8")
-
-
 def _sites(tmp: Path) -> dict[str, tuple[list[str], Path]]:
     """Each build's command and working directory."""
-    hostile = _hostile_model(tmp / "hostile.json")
+    hostile = hostile_model(tmp / "hostile.json")
     broken = tmp / "broken" / "broken_learner.py"
-    _write(broken.parent, {broken.name: BROKEN})
+    write_files(broken.parent, {broken.name: BROKEN})
     py = sys.executable
-    default = _write(tmp / "mk-default", {
+    default = write_files(tmp / "mk-default", {
         "mkdocs.yml": MKDOCS_DEFAULT.format(root=ROOT),
         "docs/index.md": "# Home\n\nThe loop of the synthetic learner.\n\n::: loopdoc examples/synth.py:learn\n\nAfter the loop.\n",
         "docs/fine.md": "# Fine-tuning\n\n## The loop\n\n::: loopdoc examples/synth.py:learn\n    call: fine_tune(2)\n    verbose: true\n",
         "docs/hostile.md": f"# Hostile\n\n::: loopdoc {hostile}\n    verbose: true\n",
         "docs/code.md": "# Code\n\n```\n::: loopdoc not/a/learner.py\n```\n",
     })
-    material = _write(tmp / "mk-material", {
+    material = write_files(tmp / "mk-material", {
         "mkdocs.yml": MKDOCS_MATERIAL.format(root=ROOT),
         # the saved model of examples/synth.py: no second fastai import in these tests
         "docs/index.md": (f"# Home\n\n::: loopdoc tests/golden/synth.json\n\n## Broken\n\n::: loopdoc {broken}\n"
                           "    lenient: true\n"),
     })
-    failing = _write(tmp / "mk-failing", {
+    failing = write_files(tmp / "mk-failing", {
         "mkdocs.yml": MKDOCS_DEFAULT.format(root=broken.parent),
         "docs/index.md": "# Home\n\nFine.\n",
         "docs/bad.md": f"# Bad\n\n::: loopdoc {broken.name}\n",
     })
-    sphinx = _write(tmp / "sphinx", {
+    sphinx = write_files(tmp / "sphinx", {
         "conf.py": f"project = 'sphinx site'\nextensions = ['loopdoc.sphinx']\nloopdoc_working_dir = {str(ROOT)!r}\n",
         "index.rst": "Home\n====\n\n.. toctree::\n\n   loop\n   saved\n",
         "loop.rst": (".. _top:\n\nThe loop\n========\n\nIntro.\n\n.. loopdoc:: examples/synth.py:learn\n   :call: fine_tune(2)\n\n"
@@ -138,12 +93,12 @@ def _sites(tmp: Path) -> dict[str, tuple[list[str], Path]]:
     })
     (tmp / "saved.json").write_bytes((GOLDEN / "synth.json").read_bytes())
     # Six pages that fail: more than five documents makes Sphinx read them in parallel processes.
-    sphinx_failing = _write(tmp / "sphinx-failing", {
+    sphinx_failing = write_files(tmp / "sphinx-failing", {
         "conf.py": f"extensions = ['loopdoc.sphinx']\nloopdoc_working_dir = {str(broken.parent)!r}\n",
         "index.rst": "Home\n====\n\n.. toctree::\n   :glob:\n\n   bad*\n",
         **{f"bad{i}.rst": f"Bad {i}\n=====\n\n.. loopdoc:: {broken.name}\n" for i in range(6)},
     })
-    card = _write(tmp / "card", {"README.md": "---\nlicense: mit\n---\n\n# Model\n\n## Training procedure\n\nText.\n"})
+    card = write_files(tmp / "card", {"README.md": "---\nlicense: mit\n---\n\n# Model\n\n## Training procedure\n\nText.\n"})
     return {
         "mk-default": ([py, "-m", "mkdocs", "build", "--site-dir", str(default / "site")], default),
         "mk-material": ([py, "-m", "mkdocs", "build", "--site-dir", str(material / "site")], material),
@@ -232,8 +187,10 @@ def test_mkdocs_material_toc_and_lenient_failure(builds: dict[str, Build]) -> No
     page = b.page("site/index.html")
     _one_document(page)
     toc = _toc_links(page, r'<div class="md-sidebar md-sidebar--secondary".*?<div class="md-content"')
-    for anchor in ("phase-fit", "phase-fit-epoch-train-batch", "phase-fit-epoch-validate-batch", "callbacks", "broken"):
+    for anchor in ("phase-fit", "phase-fit-epoch-train", "phase-fit-epoch-validate", "callbacks", "broken"):
         assert anchor in toc
+    # max_heading_depth 3 (the default): the batch loops are nested blocks, not headings
+    assert "phase-fit-epoch-train-batch" not in toc and '<details open class="loopdoc-phase" id="phase-fit-epoch-train-batch">' in page
     # lenient: a warning in the log and a warning box in the page, the build goes on
     assert re.search(r"WARNING\s+-\s+loopdoc: index\.md: ::: loopdoc \S*broken_learner\.py: .*RuntimeError: boom", b.output), b.output
     box = page[page.index("admonition warning loopdoc-error"):]
@@ -255,7 +212,7 @@ def test_mkdocs_plugin_watches_learner_files_and_reloads_changed_ones(tmp_path: 
 
     model = tmp_path / "loop.json"
     model.write_bytes((GOLDEN / "synth.json").read_bytes())
-    site = _write(tmp_path / "site", {
+    site = write_files(tmp_path / "site", {
         "mkdocs.yml": f"site_name: t\ntheme: mkdocs\nplugins:\n  - loopdoc:\n      working_dir: {tmp_path}\n",
         "docs/index.md": "# A\n\n::: loopdoc loop.json\n\n::: loopdoc loop.json\n",
         "docs/b.md": "# B\n\n::: loopdoc loop.json\n",
@@ -312,14 +269,18 @@ def test_sphinx_build(builds: dict[str, Build]) -> None:
     assert "does not declare if it is safe for parallel" not in b.output
     page = b.page("_build/loop.html")
     _one_document(page)
-    for section in ('<section id="phase-create">', '<section id="phase-fit">', '<section id="phase-fit-epoch-train-batch">',
+    for section in ('<section id="phase-create">', '<section id="phase-fit">', '<section id="phase-fit-epoch-train">',
                     '<section id="callbacks">'):
         assert section in page
+    # below max_heading_depth (3): an admonition titled with the phase, not a section
+    assert re.search(r'<div class="loopdoc-phase admonition" id="phase-fit-epoch-train-batch">\s*<p class="admonition-title">batch</p>', page)
     assert re.search(r'<h2>fit<a class="headerlink" href="#phase-fit"', page)  # nested below the page title (h1)
-    assert "call <code>fine_tune(2)</code>" in page and "TrainEvalCallback" in page
+    assert re.search(r'call <code class="docutils literal notranslate"><span class="pre">fine_tune\(2\)</span></code>', page)
+    assert "TrainEvalCallback" in page
     toctree = b.page("_build/index.html")
-    for anchor in ("loop.html#phase-fit", "loop.html#phase-fit-epoch-validate-batch", "loop.html#callbacks", "saved.html#phase-fit"):
+    for anchor in ("loop.html#phase-fit", "loop.html#phase-fit-epoch-validate", "loop.html#callbacks", "saved.html#phase-fit"):
         assert f'href="{anchor}"' in toctree
+    assert 'href="loop.html#phase-fit-epoch-validate-batch"' not in toctree
     # lenient: a warning at the directive's line, and a warning box in the page
     assert re.search(r"loop\.rst:11: WARNING: loopdoc \S*broken_learner\.py: .*RuntimeError: boom in the learner", b.output), b.output
     assert '<div class="admonition warning">' in page and "loopdoc could not document" in page

@@ -15,8 +15,8 @@ from loopdoc.model import Loop, load_json
 
 def test_notebook_views() -> None:
     loop = load_json(str(GOLDEN / "custom_callbacks.json"))
-    html = loop._repr_html_()
-    assert html.startswith('<div class="loopdoc">') and html.endswith("</div>\n")
+    html = loop._repr_html_()  # a collapsed <details> around the fragment: tests/integration/test_notebook.py
+    assert html.startswith('<details class="loopdoc-notebook">') and html.endswith("</div>\n</details>\n")
     for tag in ("<html", "<head", "<body", "<style", "<script", "<link"):
         assert tag not in html
     html5lib.HTMLParser(strict=True).parseFragment(html)
