@@ -16,14 +16,47 @@ The package is typed (``py.typed``): ``loop`` takes a ``fastai.learner.Learner``
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from .errors import LoopdocError
-from .model import SCHEMA_VERSION, Loop, load_json
-from .model.trace import Trace
-from .render import render
+
+def _started_as_command() -> bool:
+    """Whether this process is the ``loopdoc`` command (``loopdoc …``, ``python -m loopdoc …``) or its worker."""
+    argv = list(getattr(sys, "orig_argv", ()) or ())
+    if "-m" in argv[1:]:
+        module = argv[argv.index("-m", 1) + 1] if argv.index("-m", 1) + 1 < len(argv) else ""
+        return module.split(".")[0] == "loopdoc"
+    return bool(sys.argv) and sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] in ("loopdoc", "loopdoc.exe")
+
+
+def _interrupted_while_starting() -> None:
+    """Called on ``KeyboardInterrupt`` during an import: for the command, ``Error: interrupted`` and exit 130.
+
+    Returns (for the caller to re-raise) when this process is not the command: a library user
+    gets the interrupt as Python gives it.
+
+    Raises:
+        SystemExit: code 130, in the command.
+    """
+    if not _started_as_command():
+        return
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("Error: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
+
+
+try:  # importing takes ~0.1 s: a Ctrl-C then must not print a traceback from the command line either
+    from collections.abc import Iterable
+    from types import FrameType
+    from typing import TYPE_CHECKING, Any, TypeAlias, cast
+
+    from .errors import LoopdocError
+    from .model import SCHEMA_VERSION, Loop, load_json
+    from .model.trace import Trace
+    from .render import render
+except KeyboardInterrupt:
+    _interrupted_while_starting()
+    raise
 
 if TYPE_CHECKING:  # for type checkers only: importing loopdoc imports no framework
     from fastai.callback.core import Callback as FastaiCallback

@@ -2,6 +2,12 @@
 
 import sys
 
-from .cli import main
+from . import _interrupted_while_starting
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # between two imports: as in loopdoc/__init__.py
+    _interrupted_while_starting()
+    raise
 
 sys.exit(main())

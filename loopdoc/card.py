@@ -27,6 +27,7 @@ nothing; the section's heading keeps the level it has in the card.
 from __future__ import annotations
 
 import html
+import os
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -219,7 +220,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str | None
     body_start, front_lines = _front_matter(text)
     head, body = text[:body_start], text[body_start:]
     lines = _LINE.findall(body)
-    newline = "\r\n" if "\r\n" in text else "\n"
+    newline = _newline(text)
     code, headings = _structure(lines)
     starts = [i for i, line in enumerate(lines) if i not in code and _START_LINE.match(line.strip())]
     ends = [i for i, line in enumerate(lines) if i not in code and line.strip() == END]
@@ -231,6 +232,7 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str | None
         level = inside[0] if inside else 2
     else:
         first, last, level = _placement(lines, headings)
+        _check_not_in_code(lines, first, where, front_lines)
     if starts:
         CardOptions.parse(lines[first], f"{where}:{front_lines + first + 1}")  # a malformed marker is an error
     section = render_markdown_section(loop, heading_level=level, title=options.title, source_url=options.source_url,
@@ -253,6 +255,44 @@ def update_card(text: str, loop: Loop, *, where: str = "card", title: str | None
         lead += newline  # a blank line between the section and what precedes it
     tail = newline + (newline if after and after[0].strip() else "")
     return CardUpdate(head + "".join(before) + lead + block + tail + "".join(after), "inserted")
+
+
+def _newline(text: str) -> str:
+    """The card's line end: ``\\r\\n`` if it has one, else ``\\r`` if it has one (an old Mac file), else ``\\n``."""
+    if "\r\n" in text:
+        return "\r\n"
+    return "\r" if "\r" in text else "\n"
+
+
+def _check_not_in_code(lines: list[str], row: int, where: str, offset: int) -> None:
+    """Refuse to place a new section at ``row`` when a code fence that is never closed runs past it.
+
+    CommonMark ends such a fence at the end of the document, so the section would be code,
+    its markers invisible to the next run, which would add the section again (and again).
+
+    Raises:
+        CardError: naming the fence's line.
+    """
+    for start, end in _open_fences(lines):
+        if start <= row and end >= len(lines):
+            raise CardError(f"{where}:{offset + start + 1}: this code fence is never closed, so everything after it is "
+                            "code and a loopdoc section there would be too; close the fence (or add the loopdoc markers "
+                            "before it) and run again")
+
+
+def _open_fences(lines: list[str]) -> list[tuple[int, int]]:
+    """``(first row, end row)`` of each top-level fenced code block without its closing fence."""
+    normalized = "".join(line.rstrip("\r\n") + "\n" for line in lines)
+    found = []
+    for token in MarkdownIt("commonmark").enable("table").parse(normalized):
+        if token.type != "fence" or not token.map or token.level != 0:
+            continue
+        first, end = token.map
+        closing = lines[end - 1].rstrip("\r\n").strip() if end - 1 > first else ""
+        char = token.markup[0]
+        if not (closing.startswith(token.markup) and closing.strip(char) == ""):
+            found.append((first, end))
+    return found
 
 
 def _front_matter(text: str) -> tuple[int, int]:
@@ -332,13 +372,16 @@ class CardResult:
 
 
 def card_command(spec: str, card: str, *, call: str | None = None, check: bool = False, title: str | None = None,
-                 source_url: str | None = None, mode: str | None = None, assets: str | None = None) -> CardResult:
+                 source_url: str | None = None, mode: str | None = None, assets: str | None = None,
+                 force: bool = False) -> CardResult:
     """``loopdoc card``: update the card, or with ``check`` only compare.
 
-    Checks the card (exists, UTF-8, markers) before loading the learner. Options not given are those
+    Checks the card (a regular file, UTF-8, markers, no code fence that would swallow a new
+    section, not one of the learner's files) before loading the learner. Options not given are those
     recorded in the card's start marker (``CardOptions``), else the defaults; the options used are
     recorded again. So ``loopdoc card SPEC README.md --check`` checks a section written with
-    ``--call "fine_tune(2)" --mode full`` without repeating them.
+    ``--call "fine_tune(2)" --mode full`` without repeating them. A card with more than one hard
+    link is rewritten in place, so every link sees the new text (``write_output(keep_links=True)``).
 
     Args:
         spec: the learner (``loopdoc.resolve.resolve``).
@@ -350,13 +393,16 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
         mode: ``"compact"`` (default) or ``"full"``.
         assets: a folder for the matrix image (``<card stem>-matrix.svg``), which the section then shows
             instead of the inline table; relative to the working directory (recorded relative to the card).
+        force: allow a card whose name ends in ``.py`` (never one of the learner's files).
 
     Returns:
         The ``CardResult`` (``stale`` with ``check`` when the section or its image is missing or out of date).
 
     Raises:
-        CardError: the card is missing, not a file, not UTF-8, or its markers are broken or malformed.
-        UsageError: a bad ``mode`` or ``source_url``, or an image that would overwrite the learner file or the card.
+        CardError: the card is missing, not a regular file, not UTF-8, its markers are broken or malformed, or
+            an unclosed code fence would hold a new section.
+        UsageError: a bad ``mode`` or ``source_url``, an image that would overwrite the learner file or the card,
+            or the card is the learner's file (or, without ``force``, any ``.py`` file).
         LoopdocError: the learner could not be loaded, or a file could not be written (``OutputError``).
     """
     import os
@@ -364,8 +410,8 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
     from .rendering.assets import matrix_asset, write_asset
     from .rendering.documents import render
     from .rendering.links import check_source_url
-    from .rendering.output import check_output, write_output
-    from .resolve import resolve
+    from .rendering.output import check_output, refuse_overwrite, write_output
+    from .resolve import resolve, spec_files
 
     text = _read(card)
     recorded = card_options(text, card) or CardOptions()
@@ -377,12 +423,17 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
         raise UsageError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     if options.source_url is not None:
         check_source_url(options.source_url)
+    _precheck(text, card)
     asset = None
     if options.assets is not None:
         asset = matrix_asset(card, Path(card).parent / options.assets, inputs=(spec, spec.rsplit(":", 1)[0]))
     if not check:
         check_output(card)
-    loop = resolve(spec, options.call).document
+        refuse_overwrite(card, spec_files(spec), force=force, what="the card")
+    resolved = resolve(spec, options.call)
+    if not check:
+        refuse_overwrite(card, resolved.files, force=force, what="the card")
+    loop = resolved.document
     update = update_card(text, loop, where=card, options=options, matrix_image=asset.url if asset else None)
     image = render(loop, "svg") if asset else None
     names = [loop.framework.name, *loop.versions]
@@ -399,7 +450,7 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
     if image_stale and asset is not None and image is not None:
         write_asset(image, asset)  # first: the card never shows an image that is not there
     if update.changed:
-        write_output(update.text, card)
+        write_output(update.text, card, keep_links=True)
     if image_stale and not update.changed:
         return CardResult("updated", False, f"{card}: loopdoc section unchanged, matrix image {asset.path} written")
     return CardResult(update.action, False, f"{card}: loopdoc section {update.action}")
@@ -414,6 +465,17 @@ def _current_file(path: Path, text: str, names: list[str]) -> bool:
     return old == text or strip_local_versions(old, names) == strip_local_versions(text, names)
 
 
+def _precheck(text: str, card: str) -> None:
+    """Every check of ``update_card`` that needs no loop, before the learner is loaded: markers, unclosed fences."""
+    body_start, front_lines = _front_matter(text)
+    lines = _LINE.findall(text[body_start:])
+    _, headings = _structure(lines)
+    starts, ends = _marker_rows(text)
+    _check_markers(starts, ends, card, front_lines)
+    if not starts:
+        _check_not_in_code(lines, _placement(lines, headings)[0], card, front_lines)
+
+
 def _marker_rows(text: str) -> tuple[list[int], list[int]]:
     start, _ = _front_matter(text)
     lines = _LINE.findall(text[start:])
@@ -423,15 +485,33 @@ def _marker_rows(text: str) -> tuple[list[int], list[int]]:
 
 
 def _read(card: str) -> str:
-    path = Path(card)
+    """The card's text; only a regular file is read (a FIFO would block, a device never end).
+
+    Raises:
+        CardError: missing, a folder or another non-regular file, unreadable, or not UTF-8.
+    """
+    import stat
+
     try:
-        if path.is_dir():
-            raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md")
-        data = path.read_bytes()
+        fd = os.open(card, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once, then fstat says what it is
     except FileNotFoundError as e:
         raise CardError(f"{card}: no such file; loopdoc card updates an existing Markdown file") from e
+    except IsADirectoryError as e:
+        raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md") from e
     except OSError as e:
         raise CardError(f"{card}: cannot read: {e.strerror or e}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise CardError(f"{card}: is a folder; give the model card's Markdown file, e.g. README.md")
+        if not stat.S_ISREG(mode):
+            raise CardError(f"{card}: not a regular file (a FIFO, socket or device); loopdoc card edits a Markdown file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as e:
+        raise CardError(f"{card}: cannot read: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,17 +1,19 @@
 """The ``loopdoc`` command line (argparse). Only ``main`` turns errors into exit codes.
 
-    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR] [--watch]
+    loopdoc render SPEC -o OUT [--format html|md|json|txt|svg] [--title T] [--template-dir DIR] [--source-url URL] [--assets DIR] [--watch] [--force]
     loopdoc show SPEC [--verbose] [--color auto|always|never]
-    loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static]
-    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source]
-    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR]
+    loopdoc trace SPEC [--call CALL] [--batches N] [-o OUT] [--diff-static] [--verbose] [--force]
+    loopdoc diff OLD NEW [-o OUT] [--format txt|md|html|json] [--ignore WHAT]... [--strict-source] [--force]
+    loopdoc card SPEC CARD [--call CALL] [--check] [--title T] [--mode compact|full] [--source-url URL] [--assets DIR] [--force]
     loopdoc check SPEC... [--call CALL] [--format text|json|github] [--select CODES] [--ignore CODES] [--fail-on LEVEL]
 
 SPEC is ``learner.py[:ATTR]``, ``package.module[:ATTR]`` or a saved ``loop.json``.
 
 Every failure is one line ``Error: …`` on stderr and a non-zero exit code (see
 ``loopdoc.errors``; 2 for a bad command line, 130 when interrupted); ``--debug``
-adds the traceback. A failed ``render`` never creates or changes the output file.
+adds the traceback. A failed ``render`` never creates or changes the output file, and no
+output ever overwrites one of the command's inputs, nor a ``.py`` file without ``--force``
+(``loopdoc.rendering.output.refuse_overwrite``).
 ``diff`` exits 0 when the loops are the same, 1 when they differ and 2 on any error.
 ``card --check`` exits 0 when the card's section is current, 1 when it is missing or stale;
 ``card`` never exits 1 on an error (such an error exits 2 instead). ``check`` exits 0 when no
@@ -21,21 +23,31 @@ finding is at or above ``--fail-on``, 1 when one is, and 2 or more when a spec f
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import traceback
-from pathlib import Path
-from typing import Any, NoReturn
+from . import _interrupted_while_starting
 
-from . import __version__
-from .errors import LoopdocError, UsageError, exit_code
-from .model.loop import LEVELS
-from .progress import reporting, wanted
-from .rendering.check import CHECK_FORMATS
-from .rendering.documents import render
-from .rendering.links import check_source_url
-from .rendering.output import FORMATS, check_output, format_for, write_output
+try:  # a Ctrl-C while starting: "Error: interrupted", exit 130 (see loopdoc/__init__.py)
+    import argparse
+    import contextlib
+    import os
+    import signal
+    import sys
+    import threading
+    import traceback
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any, NoReturn
+
+    from . import __version__, interrupts
+    from .errors import LoopdocError, Terminated, UsageError, exit_code
+    from .model.loop import LEVELS
+    from .progress import reporting, wanted
+    from .rendering.check import CHECK_FORMATS
+    from .rendering.documents import render
+    from .rendering.links import check_source_url
+    from .rendering.output import FORMATS, check_output, files_under, format_for, refuse_overwrite, write_output
+except KeyboardInterrupt:
+    _interrupted_while_starting()
+    raise
 
 SPEC_HELP = "learner.py[:ATTR], package.module[:ATTR], or a saved loop.json"
 
@@ -103,9 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     coloring.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                           help="colour terminal text: auto (the default) when stdout is a terminal and NO_COLOR is "
                                "unset or empty, always, or never")
+    force = argparse.ArgumentParser(add_help=False)
+    force.add_argument("--force", action="store_true",
+                       help="allow the output to be a .py file (an input of the command is refused even so)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
-    p = sub.add_parser("render", parents=[common, loading, quieting], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading, quieting, force], help="write the loop as HTML, Markdown, JSON or text")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -127,11 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout, quieting, coloring],
+    t = sub.add_parser("trace", parents=[common, timeout, quieting, coloring, force],
                        help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
-                                   "the learner (in this process only; nothing is saved).")
+                                   "the learner (in this process only; nothing is saved: its path points to a temporary folder, removed "
+                                   "afterwards).")
     t.add_argument("spec", metavar="SPEC", help="learner.py[:ATTR] or package.module[:ATTR]")
     t.add_argument("--call", metavar="CALL", default=None,
                    help="the call to run (default: the framework's: fit(1) for fastai, train() for a Hugging Face Trainer)")
@@ -141,9 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     t.add_argument("--diff-static", action="store_true",
                    help="say where the run differed from the static model (events never fired, callbacks that never ran)")
-    t.add_argument("--verbose", action="store_true", help="text format: add docstrings and steps")
+    t.add_argument("--verbose", action="store_true",
+                   help="text format: add docstrings and steps; and show the run's own output (progress bars) on stderr")
 
-    d = sub.add_parser("diff", parents=[common, quieting, coloring], help="compare two loops; exit 0 same, 1 different, 2 error",
+    d = sub.add_parser("diff", parents=[common, quieting, coloring, force], help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -156,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strict-source", action="store_true",
                    help="also report source line numbers that changed (by default code that only moved down a file is no change)")
 
-    k = sub.add_parser("card", parents=[common, quieting], help="write or update the Training loop section of a model card",
+    k = sub.add_parser("card", parents=[common, quieting, force], help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
                                    "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
                                    "every other byte. A new section goes at the end of the 'Training procedure' section, "
@@ -208,6 +225,11 @@ def _ignore_help() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
+    While it runs, ``SIGTERM`` and ``SIGHUP`` raise ``loopdoc.errors.Terminated`` (so a
+    half-written temporary file is removed and a worker is stopped, as for Ctrl-C); the
+    previous handlers are put back afterwards. Run as the program (``argv`` is ``None``), a
+    Ctrl-C after the exit code is known is ignored, so it cannot turn into a traceback.
+
     Args:
         argv: arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
@@ -216,46 +238,87 @@ def main(argv: list[str] | None = None) -> int:
         script that runs ``loopdoc $EMPTY`` must not pass); 0 on success; 1 when ``diff`` finds differences or ``card --check`` a
         stale section; on failure one line ``Error: …`` on stderr (after the traceback with
         ``--debug``) and the code ``loopdoc.errors.exit_code`` gives for the error and the
-        command (130 when interrupted; 1 for an unexpected exception, a bug, which the line says).
+        command (130 when interrupted, 143/129 for SIGTERM/SIGHUP; 1 for an unexpected
+        exception, a bug, which the line says).
 
     Raises:
         SystemExit: a bad command line (code 2, one line ``Error: …``), ``--help`` or ``--version`` (code 0).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:  # `loopdoc` alone: the whole help, not argparse's one-line error; still a usage error
-        sys.stderr.write(parser.format_help())
-        return 2
-    args.debug = debug = args.debug or args.debug_top
+    command, debug = None, False
     try:
-        with reporting(wanted(sys.stderr, quiet=getattr(args, "quiet", True))):  # a command without --quiet loads nothing
-            return COMMANDS[args.command](args)
-    except (Exception, KeyboardInterrupt) as e:
-        if isinstance(e, LoopdocError):
-            message = str(e)
-        elif isinstance(e, KeyboardInterrupt):
-            message = "interrupted"
-        else:  # a bug in loopdoc or a library: still one line, the traceback with --debug
-            message = f"internal error: {type(e).__name__}: {_message(e)}" + ("" if debug else "; rerun with --debug for the traceback")
-        if debug:
-            traceback.print_exc()
-        print(f"Error: {_one_line(message)}", file=sys.stderr)
-        return exit_code(e, args.command)
+        with _signals_raise():
+            try:
+                parser = build_parser()
+                args = parser.parse_args(argv)
+                if args.command is None:  # `loopdoc` alone: the whole help, not argparse's one-line error; still a usage error
+                    sys.stderr.write(parser.format_help())
+                    return 2
+                command = args.command
+                args.debug = debug = args.debug or args.debug_top
+                with reporting(wanted(sys.stderr, quiet=getattr(args, "quiet", True))):  # a command without --quiet loads nothing
+                    return COMMANDS[args.command](args)
+            except (Exception, KeyboardInterrupt, Terminated) as e:
+                if isinstance(e, LoopdocError):
+                    message = str(e)
+                elif isinstance(e, KeyboardInterrupt):
+                    message = "interrupted"
+                elif isinstance(e, Terminated):
+                    message = f"terminated by {signal.Signals(e.signum).name}"
+                else:  # a bug in loopdoc or a library: still one line, the traceback with --debug
+                    message = f"internal error: {type(e).__name__}: {_message(e)}" + ("" if debug else "; rerun with --debug for the traceback")
+                if debug:
+                    traceback.print_exc()
+                print(f"Error: {_one_line(message)}", file=sys.stderr)
+                return exit_code(e, command)
+    finally:
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the program is ending: no traceback from a late Ctrl-C
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Inside the block ``SIGINT`` raises ``KeyboardInterrupt`` and ``SIGTERM``/``SIGHUP`` raise ``Terminated``,
+    each also noted in ``loopdoc.interrupts`` so that one Python swallows is raised again where loopdoc waits
+    (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        interrupts.note(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    names = [name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    for name in names:
+        if name == "SIGINT" and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            continue  # Ctrl-C is someone else's (ignored, or a host's own handler): leave it
+        previous[name] = signal.signal(getattr(signal, name), handler)
+    try:
+        yield
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old if old is not None else signal.SIG_DFL)
+        interrupts.clear()
 
 
 def _diff_command(args: argparse.Namespace) -> int:
     """``loopdoc diff``: 0 when the loops are the same, 1 when they differ (every error exits 2: ``exit_code``)."""
     from .analysis.diff import diff_loops, parse_ignore
     from .rendering.documents import render_diff
-    from .resolve import start
+    from .resolve import spec_files, start
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
         check_output(args.output)
+    refuse_overwrite(args.output, [*spec_files(args.old), *spec_files(args.new)], force=args.force)
     ignore = parse_ignore(args.ignore)
     with start(args.old, debug=args.debug) as old, start(args.new, debug=args.debug) as new:
-        a, b = old.result().document, new.result().document
-    diff = diff_loops(a, b, ignore, strict_source=args.strict_source)
+        a, b = old.result(), new.result()
+    refuse_overwrite(args.output, [*a.files, *b.files], force=args.force)
+    diff = diff_loops(a.document, b.document, ignore, strict_source=args.strict_source)
     color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
     write_output(render_diff(diff, fmt, color=color), args.output)
     return 0 if diff.same else 1
@@ -266,7 +329,7 @@ def _card_command(args: argparse.Namespace) -> int:
     from .card import card_command
 
     result = card_command(args.spec, args.card, call=args.call, check=args.check, title=args.title,
-                          source_url=args.source_url, mode=args.mode, assets=args.assets)
+                          source_url=args.source_url, mode=args.mode, assets=args.assets, force=args.force)
     print(("Error: " if result.stale else "") + result.message, file=sys.stderr)
     return 1 if result.stale else 0
 
@@ -298,16 +361,20 @@ def _use_color(stream: Any, environ: Any) -> bool:
 
 def _trace_command(args: argparse.Namespace) -> int:
     """``loopdoc trace``: checks that need no learner first, then load, model, run (in a worker), write."""
-    from .resolve import resolve_trace
+    from .resolve import resolve_trace, spec_files
 
     fmt = format_for(args.output, args.format)
     if args.output != "-":
         check_output(args.output)
+    refuse_overwrite(args.output, spec_files(args.spec), force=args.force)
     if args.batches < 1:
         raise UsageError(f"--batches {args.batches}: must be at least 1")
-    result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug).document
+    result = resolve_trace(args.spec, args.call, batches=args.batches, timeout=args.timeout, debug=args.debug,
+                           verbose=args.verbose)
+    refuse_overwrite(args.output, result.files, force=args.force)
     color = fmt == "txt" and args.output == "-" and _want_color(args.color, sys.stdout, os.environ)
-    write_output(render(result, fmt, verbose=args.verbose, show_differences=args.diff_static, color=color), args.output)
+    write_output(render(result.document, fmt, verbose=args.verbose, show_differences=args.diff_static, color=color),
+                 args.output)
     return 0
 
 
@@ -320,10 +387,14 @@ def _render_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.template_dir}: template folder not found (--template-dir)")
     if args.source_url is not None:
         check_source_url(args.source_url)
+    from .resolve import spec_files
+
+    refuse_overwrite(args.output, [*spec_files(args.spec), *files_under(args.template_dir)], force=args.force)
     asset = _matrix_asset(args, fmt)
 
     def render_once() -> tuple[str, ...]:
         resolved = _resolve(args)
+        refuse_overwrite(args.output, resolved.files, force=args.force)
         text = render(resolved.document, fmt, verbose=args.verbose, title=args.title, template_dir=args.template_dir,
                       source_url=args.source_url, matrix_image=asset and asset.url)
         if asset is not None:

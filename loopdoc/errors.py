@@ -57,6 +57,23 @@ class CardError(LoopdocError):
     """A model card ``loopdoc card`` cannot edit: missing, not UTF-8, or broken loopdoc markers. Exit code 2."""
 
 
+class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt, not an error of the input
+    """``SIGTERM`` or ``SIGHUP`` arrived while the command line ran (``loopdoc.cli`` raises it from the handler).
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so that cleanup in ``finally`` and
+    ``except BaseException`` blocks runs (a half-written temporary file is removed) and no
+    ``except Exception`` swallows it. Exit code ``128 + signum`` (143 for ``SIGTERM``, 129
+    for ``SIGHUP``), the shell's convention for a process ended by a signal.
+
+    Attributes:
+        signum: the signal's number.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class InternalError(LoopdocError):
     """A bug in loopdoc or a library, reported in a child process: its message says ``internal error: …``. Exit code 1."""
 
@@ -80,14 +97,17 @@ def exit_code(error: BaseException, command: str | None = None) -> int:
     """The exit code for ``error`` raised by ``command``.
 
     Args:
-        error: the exception (a ``LoopdocError``, ``KeyboardInterrupt``, or any other: a bug, code 1).
+        error: the exception (a ``LoopdocError``, ``KeyboardInterrupt``, ``Terminated``, or any other: a bug, code 1).
         command: the subcommand, for its own rule: ``"diff"`` exits 2 for every error but an
             interrupt (1 means "the loops differ"); ``"card"`` and ``"check"`` turn a code 1 into 2
             (1 means "stale" or "findings").
 
     Returns:
-        The code: 130 for an interrupt, else from ``EXIT_CODES``, then the command's rule.
+        The code: 130 for an interrupt, ``128 + signum`` for ``Terminated``, else from ``EXIT_CODES``, then the
+        command's rule.
     """
+    if isinstance(error, Terminated):
+        return 128 + error.signum
     code = next((EXIT_CODES[k] for k in type(error).__mro__ if k in EXIT_CODES), 1)
     if code == 130:
         return code

@@ -49,7 +49,7 @@ def _where_stuck(exc: BaseException) -> str:
 
 
 def check_timeout(seconds: float | None) -> None:
-    """Refuse a ``--timeout`` that is not ``None``, 0 (no limit) or a positive number of seconds below 1e9.
+    """Refuse a ``--timeout`` that is not ``None``, 0 (no limit) or a positive number of seconds below 1e9 (1e9 s or more is absurd).
 
     ``loopdoc.resolve.start`` calls it before a worker starts (whose deadline a negative limit
     would put in the past); ``time_limit`` again.

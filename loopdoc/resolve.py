@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import errors
-from .errors import InternalError, LoadError, LoopdocError, UsageError
+from . import errors, interrupts
+from .errors import InternalError, LoadError, LoopdocError, Terminated, UsageError
 from .limits import GRACE, check_timeout
 from .model.documents import load_json
 from .model.loop import Loop
@@ -86,7 +86,7 @@ def resolve(spec: str, call: str | None = None, *, trust_pickle: bool = False, t
 
 
 def resolve_trace(spec: str, call: str | None = None, *, batches: int = 3, timeout: float | None = None,
-                  debug: bool = False, isolated: bool = True) -> Resolved:
+                  debug: bool = False, isolated: bool = True, verbose: bool = False) -> Resolved:
     """A real, capped run of ``call`` on the trainer a spec names (``loopdoc trace``).
 
     Args:
@@ -96,6 +96,8 @@ def resolve_trace(spec: str, call: str | None = None, *, batches: int = 3, timeo
         timeout: seconds the load and the run may take.
         debug: tracebacks on stderr.
         isolated: run in a worker process (the default).
+        verbose: let the run's own output through to stderr (progress bars, "Better model
+            found" lines); by default it is discarded (``loopdoc.worker.perform``).
 
     Returns:
         ``Resolved`` with a ``loopdoc.model.trace.Trace``.
@@ -105,12 +107,42 @@ def resolve_trace(spec: str, call: str | None = None, *, batches: int = 3, timeo
     """
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
-    return _resolve(spec, {"what": "trace", "call": call, "batches": batches}, False, timeout, debug, isolated)
+    return _resolve(spec, {"what": "trace", "call": call, "batches": batches, "verbose": verbose}, False, timeout, debug,
+                    isolated)
 
 
 def _resolve(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, isolated: bool) -> Resolved:
     with start(spec, op, trust_pickle=trust, timeout=timeout, debug=debug, isolated=isolated) as pending:
         return pending.result()
+
+
+def spec_files(spec: str) -> tuple[str, ...]:
+    """The files a spec names, found without running anything: what an output must not overwrite before loading.
+
+    A saved model or a learner file is itself; ``git:REV:PATH`` is ``PATH`` in the working tree
+    (the revision is read with ``git show``, but the file beside it is the user's); a module
+    name (``package.module``) names no file until it is imported: after loading, ``Resolved.files``
+    lists every file the load read.
+
+    Args:
+        spec: as for ``resolve``.
+
+    Returns:
+        Paths as given (relative to the working directory), possibly none.
+
+    Raises:
+        UsageError: a malformed spec.
+    """
+    if spec.startswith(GIT_PREFIX):
+        from .git import GitSpec
+
+        return (GitSpec.parse(spec).path,)
+    if spec.lower().endswith(".json"):
+        return (spec,)
+    from .load import Spec
+
+    parsed = Spec.parse(spec)
+    return (parsed.target,) if parsed.is_file else ()
 
 
 def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = False, timeout: float | None = None,
@@ -187,9 +219,9 @@ class Pending:
         elif target.lower().endswith(".json"):
             self._done = Resolved(_saved(target, op), (os.path.abspath(target),))
             return
+        self._stack.callback(self._close_worker)  # first, so that an interrupt right after the start still closes it
         self._worker = Worker(target, op, trust=trust, timeout=timeout, debug=debug, isolated=isolated, shown=self.spec,
                               cwd=cwd, output=output)
-        self._stack.callback(self._worker.close)
 
     def result(self) -> Resolved:
         """Wait for the first operation's answer.
@@ -214,6 +246,10 @@ class Pending:
                         document = rewrite_loop(document, self._exported, document.learner.loaded_from.rpartition(":")[2])
                     self._done = Resolved(document, ())
         return self._done
+
+    def _close_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
 
     @property
     def worker(self) -> Worker | None:
@@ -241,6 +277,8 @@ def _saved(path: str, op: dict[str, Any]) -> Loop:
         raise errors.ModelError(f"{path}: a {type(document).__name__.lower()}, not a loop model")
     return document
 
+
+_POLL = 0.25  # seconds between checks for a signal noted in loopdoc.interrupts while waiting for a worker
 
 _ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.LearnerNotFound, errors.LoadError, errors.ModelError,
                                         errors.OutputError, errors.TemplateError, errors.CardError, InternalError,
@@ -270,8 +308,10 @@ class Worker:
             output: where the worker's stdout and stderr go, line by line (see ``start``); ``None``: this process's stderr.
 
         Raises:
+            UsageError: a negative, NaN or infinite ``timeout`` (before anything starts).
             LoadError: the worker process could not be started (or its output file could not be made).
         """
+        check_timeout(timeout)
         self.spec, self.shown, self.timeout = spec, shown or spec, timeout
         self._doing = "running" if op["what"] == "trace" else "loading"
         self._first: dict[str, Any] | None = None
@@ -299,26 +339,40 @@ class Worker:
         request = {"spec": spec, "op": op, "trust": trust, "timeout": timeout, "debug": debug,
                    "requests": req_r, "answers": ans_w, "progress": self._progress is not None}
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
-                                          stdin=subprocess.DEVNULL, stdout=out_w, stderr=None if out_w == 2 else out_w,
-                                          pass_fds=(req_r, ans_w), cwd=cwd)
-        except OSError as e:
+            # The worker starts with SIGINT blocked (then ignores it): on Ctrl-C this process stops it and says
+            # "interrupted", so the worker never prints a KeyboardInterrupt traceback of its own, not even while it
+            # imports. A Ctrl-C while it starts stays pending here and arrives when the block ends: the worker is then killed.
+            with _sigint_blocked():
+                self._proc = subprocess.Popen([sys.executable, "-m", "loopdoc.worker", json.dumps(request)],
+                                              stdin=subprocess.DEVNULL, stdout=out_w, stderr=None if out_w == 2 else out_w,
+                                              pass_fds=(req_r, ans_w), cwd=cwd)
+            self._started = time.monotonic()
+            os.close(req_r)
+            req_r = -1
+            os.close(ans_w)
+            ans_w = -1
+            self._requests = os.fdopen(req_w, "w", encoding="utf-8")
+            self._answers = ans_r
+        except BaseException as e:  # no worker may outlive a failed start (a Ctrl-C right after it started, say)
+            if self._proc is not None:
+                self._proc.kill()
+                self._proc.wait()
+                self._proc = None
             for fd in (req_r, req_w, ans_r, ans_w, *((out_r, out_w) if out_r is not None else ())):
-                os.close(fd)
-            raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
+                with contextlib.suppress(OSError):
+                    if fd >= 0:
+                        os.close(fd)
+            if isinstance(e, OSError):
+                raise LoadError(f"{self.shown}: cannot start {sys.executable}: {e.strerror or e}") from e
+            raise
         finally:
             if sink != 2:
                 os.close(sink)
-        os.close(req_r)
-        os.close(ans_w)
         if self._progress is not None:
             assert out_r is not None
             os.close(out_w)
             self._progress.relay(out_r)
             self._progress.begin(self, f"loading {self.shown}")
-        self._requests = os.fdopen(req_w, "w", encoding="utf-8")
-        self._answers = ans_r
-        self._started = time.monotonic()
 
     def result(self) -> Resolved:
         """The first operation's document.
@@ -435,8 +489,11 @@ class Worker:
         assert self._proc is not None
         try:
             while b"\n" not in self._buffer:
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                interrupts.raise_if_received()  # a Ctrl-C whose KeyboardInterrupt Python swallowed somewhere
+                wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
                 ready, _, _ = select.select([self._answers], [], [], wait)
+                if not ready and (deadline is None or time.monotonic() < deadline):
+                    continue
                 if not ready:
                     self._proc.kill()
                     self._proc.wait()
@@ -446,7 +503,7 @@ class Worker:
                 if not chunk:
                     raise self._death()
                 self._buffer += chunk
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             self._proc.kill()  # do not leave the worker running
             self._proc.wait()
             raise
@@ -475,6 +532,19 @@ class Worker:
                              "or a library it calls)")
         return LoadError(f"{self.shown}: the learner's code ended the process (exit status {code}, e.g. os._exit) "
                          "before loopdoc could read it")
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """``SIGINT`` blocked (held pending, not lost) in the block; a child process started in it inherits the mask."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _in_process(spec: str, op: dict[str, Any], trust: bool, timeout: float | None, debug: bool, worker: Worker) -> dict[str, Any]:

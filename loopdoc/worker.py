@@ -17,8 +17,8 @@ Request (``sys.argv[1]``, JSON): ``spec``, ``trust`` (allow pickles), ``timeout`
 ``null``; covers the load and the first operation), ``debug`` (tracebacks on stderr),
 ``op`` (the first operation), ``requests`` and ``answers`` (the pipe's file descriptors),
 ``progress`` (report what it is doing). An operation: ``{"what": "loop" | "trace", "call":
-str | null, "batches": int}``. An answer: ``{"ok": true, "kind": "loop" | "trace", "document":
-{...}, "files": [...]}`` or ``{"ok": false, "error": "LoadError", "message": "..."}``. With
+str | null, "batches": int, "verbose": bool}``. An answer: ``{"ok": true, "kind": "loop" | "trace", "document":
+{...}, "files": [...]}`` or ``{"ok": false, "error": "LoadError", "message": "...", "files": [...]}``. With
 ``progress``, lines ``{"progress": "importing fastai"}`` (at the first import of an adapter's
 framework module, which is what makes loading slow) and ``{"progress": "running fit(1)"}``
 (a trace's run) may come before the first answer (``loopdoc.progress`` shows them).
@@ -26,9 +26,11 @@ framework module, which is what makes loading slow) and ``{"progress": "running 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -58,9 +60,12 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     Args:
         loaded: a ``loopdoc.load.Loaded``.
         op: ``{"what": "loop", "call": CALL}`` (the static model of ``CALL``; ``None`` for the
-            framework's default; with ``findings`` from ``loopdoc check``'s rules) or ``{"what": "trace", "call": CALL, "batches": N}`` (the static
-            model, then a real run of at most ``N`` batches per loop, compared with the static model:
-            ``loopdoc.analysis.compare.differences``).
+            framework's default; with ``findings`` from ``loopdoc check``'s rules) or ``{"what": "trace", "call": CALL,
+            "batches": N, "verbose": V}`` (the static model, then a real run of at most ``N`` batches per loop,
+            compared with the static model: ``loopdoc.analysis.compare.differences``). What the run
+            prints (progress bars, a checkpoint callback's "Better model found") goes to stderr
+            with ``V`` true and is discarded otherwise; it never reaches stdout, which may be the
+            document.
 
     Returns:
         A ``Loop`` or a ``Trace``.
@@ -72,7 +77,13 @@ def perform(loaded: Any, op: dict[str, Any]) -> Any:
     if op["what"] == "trace":
         call = op.get("call") or adapter.trace_call  # None: the adapter chooses from the loaded objects
         static = _linted(loaded, call)
-        trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        quiet = None if op.get("verbose") else open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            with contextlib.redirect_stdout(quiet or sys.stderr), contextlib.redirect_stderr(quiet or sys.stderr):
+                trace = adapter.trace(loaded.trainer, static, call, loaded.namespace, int(op.get("batches", 3)))
+        finally:
+            if quiet is not None:
+                quiet.close()
         return dataclasses.replace(trace, differences=tuple(differences(trace, adapter.wording)))
     return _linted(loaded, op.get("call"))
 
@@ -139,8 +150,12 @@ class FrameworkImports:
 def main() -> None:
     """Serve one spec: load it, answer the first operation, then each request line, until the pipe closes.
 
-    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning.
+    Ends the process with ``os._exit`` (0; 130 when interrupted), never returning. ``SIGINT``
+    is ignored: the caller started this process with it blocked and stops it on Ctrl-C itself.
     """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     request = json.loads(sys.argv[1])
     answers = os.fdopen(request["answers"], "w", encoding="utf-8")
     requests = os.fdopen(request["requests"], "r", encoding="utf-8")

@@ -6,7 +6,7 @@ Neutral: reads only model fields (``Loop``, ``Trace``) and the framework's ``Wor
 from __future__ import annotations
 
 from ..adapters.base import Wording
-from ..model.loop import Loop, Phase
+from ..model.loop import Cancel, Loop, Phase
 from ..model.trace import Trace
 
 
@@ -25,13 +25,16 @@ def static_events(loop: Loop) -> dict[tuple[tuple[str, ...], str], list[str]]:
 def differences(trace: Trace, words: Wording) -> list[str]:
     """Where the run departed from the static model, one sentence each, in loop order.
 
-    Reports: events the model has that never fired (cancel events, ``after_cancel_*``,
-    are expected not to, unless something cancelled, and so are the events of a phase the
-    model says runs only under a ``condition``); callbacks the model lists at an
-    event that never ran there (why, in the framework's words: ``words.never_ran``);
-    callbacks that ran where the model does not list them; callbacks that ran only once
-    at an event that fired more often. The ``create`` phase fired when the trainer was
-    built, before the run, and is not compared.
+    Reports, first, each cancellation that cut the run short: a ``Cancel…`` exception (any
+    exception the static model has a cancel branch for) whose catching phase holds a loop
+    (a fit cancelled by ``EarlyStoppingCallback``: later epochs never ran) or under which some
+    event never fired, saying who raised it where and what it skipped; then events the model
+    has that never fired (cancel events, ``after_cancel_*``, are expected not to, unless
+    something cancelled, and so are the events of a phase the model says runs only under a
+    ``condition``); callbacks the model lists at an event that never ran there (why, in the
+    framework's words: ``words.never_ran``); callbacks that ran where the model does not
+    list them; callbacks that ran only once at an event that fired more often. The ``create``
+    phase fired when the trainer was built, before the run, and is not compared.
 
     Args:
         trace: the run, with its static model.
@@ -43,7 +46,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     static = static_events(trace.loop)
     observed = trace.event_map()
     conditional = conditional_paths(trace.loop)
-    out = []
+    out = _cancellations(trace, static, observed, words)
     for key, expected in static.items():
         path, ev = key
         if path[0] == "create":  # fired when the learner was built, before the trace
@@ -92,3 +95,56 @@ def conditional_paths(loop: Loop) -> set[tuple[str, ...]]:
     for key, phase in zip(loop.top_keys(), loop.phases, strict=True):
         walk(phase, (key,), False)
     return out
+
+
+def _cancellations(trace: Trace, static: dict[tuple[tuple[str, ...], str], list[str]], observed: dict, words: Wording) -> list[str]:
+    """The sentences about cancellations that cut the run short (see ``differences``), in order of first firing."""
+    loop = trace.loop
+    phases = _phases(loop)
+    catchers = [(path, ev.cancel) for path, ev in loop.iter_events(keyed=True) if ev.cancel is not None]
+    out = []
+    for e in trace.events:
+        for cx in e.cancellations:
+            found = [(path, cancel) for path, cancel in catchers
+                     if cancel.exception == cx.exception and e.path[:len(path)] == path]
+            if not found:
+                continue
+            path, cancel = max(found, key=lambda item: len(item[0]))
+            phase = phases.get(path)
+            loops = [child.name for child in (phase.children if phase else ()) if isinstance(child, Phase) and child.loop]
+            missing = [key for key in static if key[0][:len(path)] == path and key not in observed
+                       and not key[1].startswith("after_cancel_")]
+            if not loops and not missing:
+                continue
+            who = cx.callback or words.own_code
+            times = f" ({cx.count} times)" if cx.count > 1 else ""
+            text = f"{'/'.join(e.path)}:{e.event}: {who} raised {cx.exception}{times}. {_sentence(cancel)}"
+            if loops:
+                later = ", ".join(_plural(name) for name in loops)
+                text += f" So {'/'.join(path)} ended early: later {later} and their events never ran."
+            out.append(text)
+    return out
+
+
+def _sentence(cancel: Cancel) -> str:
+    text = cancel.description.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _plural(name: str) -> str:
+    return name + ("es" if name.endswith(("s", "sh", "tch", "x", "z")) else "s")
+
+
+def _phases(loop: Loop) -> dict[tuple[str, ...], Phase]:
+    """Every phase of the model by its path, the top-level ones keyed by ``Loop.top_keys``."""
+    found: dict[tuple[str, ...], Phase] = {}
+
+    def walk(phase: Phase, path: tuple[str, ...]) -> None:
+        found[path] = phase
+        for child in phase.children:
+            if isinstance(child, Phase):
+                walk(child, (*path, child.name))
+
+    for key, phase in zip(loop.top_keys(), loop.phases, strict=True):
+        walk(phase, (key,))
+    return found

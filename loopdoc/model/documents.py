@@ -64,14 +64,16 @@ def load_json(path: str) -> Loop | Trace:
         The ``Loop`` or ``Trace``.
 
     Raises:
-        LoadError: the file is missing, unreadable or not JSON.
+        LoadError: the file is missing, unreadable or not JSON, or JSON no loopdoc document
+            holds: an object with a repeated key, an integer of more than 100 digits.
         ModelError: a ``schema_version`` with a newer major version than
             ``SCHEMA_VERSION``, or a document that breaks the schema (the
             message names the field path, e.g. ``phases/0/children/3/name``).
     """
     try:
         with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f, parse_constant=_no_constant, parse_float=_finite_float)
+            data = json.load(f, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int,
+                             object_pairs_hook=_unique_keys)
     except FileNotFoundError as e:
         raise LoadError(f"{path}: no such file") from e
     except IsADirectoryError as e:
@@ -82,6 +84,8 @@ def load_json(path: str) -> Loop | Trace:
         raise LoadError(f"{path}:{e.lineno}: not JSON: {e.msg}") from e
     except _NotFinite as e:
         raise LoadError(f"{path}: not JSON: {e}") from e
+    except _NotAccepted as e:
+        raise LoadError(f"{path}: not JSON this reader accepts: {e}") from e
     except UnicodeDecodeError as e:
         raise LoadError(f"{path}: not JSON: not UTF-8 text (byte {e.start})") from e
     except RecursionError as e:
@@ -159,6 +163,32 @@ class _NotFinite(ValueError):
 
 def _no_constant(name: str) -> Any:
     raise _NotFinite(f"{name} is not a JSON number")
+
+
+class _NotAccepted(ValueError):
+    """Valid JSON that no loopdoc document holds, refused with the file named: a repeated key, a huge integer."""
+
+
+# Python refuses to convert integers longer than this many digits (``sys.get_int_max_str_digits``, 4300 by default)
+# with a ValueError; no count or line number in a loopdoc document comes near it.
+_MAX_INT_DIGITS = 100
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_INT_DIGITS:
+        raise _NotAccepted(f"an integer with {digits} digits (at most {_MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key that appears twice (``json`` would keep the last one silently)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _NotAccepted(f"the key {key!r} appears twice in one object")
+        data[key] = value
+    return data
 
 
 def _finite_float(text: str) -> float:

@@ -80,8 +80,10 @@ class Trace:
         call: the call that ran, e.g. ``"fit(1)"``.
         batches: at most this many batches ran per batch loop.
         events: every (path, event) that fired, in order of first firing.
-        batch_s: wall time of all batches (``one_batch``), in seconds.
-        callback_batch_s: the part of ``batch_s`` spent in callbacks.
+        batch_s: wall time of the batches (``one_batch``) after the first of each batch loop, in
+            seconds: the first is a warm-up (lazy set-up makes it slow) and is not timed here;
+            0 when no loop ran a second batch.
+        callback_batch_s: the part of ``batch_s`` spent in callbacks (the warm-up batches left out too).
         differences: where the run departed from ``loop``, in words (empty if it did not).
         after_loop: an exception fastai's own code raised after the loop had finished
             (``"IndexError: …"``), typically because ``batches`` capped the loop and

@@ -8,6 +8,7 @@ becomes a one-line ``TemplateError`` naming the template's file and line.
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from .links import check_source_url, source_link
 from .markdown import code_fence
 from .matrix import MARKS, loop_matrix, svg_layout
 from .output import FORMATS
-from .text import printable_model, printable_text
+from .text import inert_json, printable_text, printable_value
 
 if TYPE_CHECKING:  # imported where needed: rendering a saved model need not pay for them
     from ..model.diff import LoopDiff
@@ -65,10 +66,10 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
     if source_url is not None:
         check_source_url(source_url)
     if fmt == "json":
-        return loop.to_json()
+        return inert_json(loop.to_json())
     if fmt not in TEMPLATES:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    loop, title = printable_model(loop), None if title is None else printable_text(title)
+    loop, title = printable_value(loop), None if title is None else printable_text(title)
     trace = loop if _is_trace(loop) else None
     if trace is not None:
         loop = trace.loop
@@ -90,7 +91,7 @@ def document_context(loop: Loop, trace: Trace | None = None, *, verbose: bool = 
     """The variables every loop template (page, Markdown, text, fragment) gets, computed from the model alone.
 
     Args:
-        loop: the model (already passed through ``printable_model``).
+        loop: the model (already passed through ``printable_value``).
         trace: a trace of it, or ``None``.
         verbose: add docstrings and steps where the format has a short form.
         source_url: see ``render``.
@@ -174,7 +175,9 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
             changed yellow, moved cyan); ignored by the other formats.
 
     Returns:
-        The whole document, ending in a newline; the same input gives the same bytes.
+        The whole document, ending in a newline; the same input gives the same bytes. Model
+        text is cleaned as for ``render`` (``loopdoc.rendering.text``): control characters,
+        lone surrogates and bidi controls show as U+FFFD; JSON keeps them as ``\\uXXXX`` escapes.
 
     Raises:
         UsageError: unknown ``fmt``.
@@ -183,15 +186,17 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
     from .values import first_line, show_value, text_diff
 
     if fmt == "json":
-        return diff.to_json()
+        return inert_json(diff.to_json())
     if fmt not in DIFF_TEMPLATES:
         raise UsageError(f"unknown format {fmt!r} for a diff; choose one of {', '.join(f for f in FORMATS if f != 'svg')}")
+    diff = printable_value(diff)  # control and bidi characters as U+FFFD, as for a loop
     with template_errors():
         env = environment(fmt)
         env.filters["value"] = show_value
         env.filters["first_line"] = first_line
         env.globals["text_diff"] = text_diff
         env.globals["fence"] = code_fence
+        env.filters["html_text"] = lambda s: html.escape(str(s), quote=False)  # text inside raw HTML of a Markdown diff
         text = env.get_template(DIFF_TEMPLATES[fmt]).render(
             diff=diff,
             c=_ANSI if color and fmt == "txt" else dict.fromkeys(_ANSI, ""),

@@ -24,7 +24,16 @@ from markupsafe import Markup
 from ..errors import LoopdocError, TemplateError, UsageError
 from ..model.loop import Event, Phase, Step
 from ..paths import display_path
-from .markdown import markdown_inline, markdown_paragraph, markdown_to_html, tidy_markdown
+from .markdown import (
+    markdown_code,
+    markdown_inline,
+    markdown_inline_safe,
+    markdown_paragraph,
+    markdown_safe,
+    markdown_text,
+    markdown_to_html,
+    tidy_markdown,
+)
 
 if TYPE_CHECKING:
     from ..model.trace import EventTrace, Trace
@@ -141,6 +150,10 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
     env.filters["markdown_inline"] = markdown_inline
     env.filters["tidy_markdown"] = tidy_markdown
     env.filters["markdown_paragraph"] = markdown_paragraph
+    env.filters["md_code"] = markdown_code  # model text inside Markdown documents (loopdoc.rendering.markdown)
+    env.filters["md_text"] = markdown_text
+    env.filters["md_inline"] = markdown_inline_safe
+    env.filters["md_safe"] = markdown_safe
     env.filters["csp_hash"] = csp_hash
     env.filters["ms"] = milliseconds
     env.tests["phase"] = lambda n: isinstance(n, Phase)

@@ -21,8 +21,8 @@ from ..model.loop import Loop
 from .documents import document_context, render
 from .environment import environment, template_errors
 from .links import check_source_url
-from .markdown import markdown_paragraph, markdown_parser
-from .text import printable_model, printable_text
+from .markdown import markdown_parser, markdown_text
+from .text import printable_text, printable_value
 
 FRAGMENT_TEMPLATE = "fragment.html.jinja"
 _ANCHOR_PREFIX = re.compile(r"[A-Za-z0-9_-]*")
@@ -133,7 +133,7 @@ def _fragment_text(loop: Loop, *, verbose: bool = False, heading_level: int = 2,
         raise UsageError(f"id prefix {id_prefix!r}: use only letters, digits, '-' and '_'")
     if source_url is not None:
         check_source_url(source_url)
-    loop = printable_model(loop)  # control characters and the like become U+FFFD, as in ``render``
+    loop = printable_value(loop)  # control characters and the like become U+FFFD, as in ``render``
     title = None if title is None else printable_text(title)
     with template_errors():
         env = environment("html", template_dir)
@@ -204,7 +204,7 @@ def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = 
         heading = "#" * heading_level + " " + tokens[1].content  # the title, as the template escaped it
         lines = lines[tokens[0].map[1]:]
     else:  # a user template without a title heading
-        heading = "#" * heading_level + " " + markdown_paragraph(title)
+        heading = "#" * heading_level + " " + markdown_text(title)
     body = shift_markdown_headings("\n".join(lines).strip("\n"), heading_level - 1)
     return f"{heading}\n\n{body}\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote
 
@@ -10,25 +11,37 @@ from ..model.loop import Loop, SourceLocation
 
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
-_URL_BAD = re.compile(r'[\s<>"`\\\x00-\x1f\x7f]')
+_URL_BAD = re.compile(r'[\s<>"`\\\x00-\x1f\x7f-\x9f]')
 
 def check_source_url(url: str) -> None:
     """Check a ``--source-url`` template before anything is loaded.
+
+    The URL is checked as a browser reads it from a Markdown link or an HTML attribute: with
+    HTML character references decoded (``html.unescape``: ``java&#115;cript:``, ``javascript&colon;``,
+    hex, named, any case). What the WHATWG URL parser would remove before reading the scheme
+    (leading and trailing C0 controls and spaces, every tab and newline:
+    https://url.spec.whatwg.org/#concept-basic-url-parser) is refused outright, written or as a
+    reference, so the scheme checked is the scheme a browser sees.
 
     Args:
         url: e.g. ``"https://github.com/org/repo/blob/main/{path}#L{line}"``.
 
     Raises:
-        UsageError: ``url`` lacks ``{path}``; contains a space, a control character
-            or one of ``<>"`\\`` (percent-encode them); or has a scheme other than
-            ``http``, ``https`` or ``file`` (a relative URL, with no scheme, is allowed).
+        UsageError: ``url`` lacks ``{path}``; contains, as written or as a character
+            reference, a space, a control character or one of ``<>"`\\`` (percent-encode
+            them); or has a scheme other than ``http``, ``https`` or ``file`` (a relative URL,
+            with no scheme, is allowed).
     """
     if "{path}" not in url:
         raise UsageError(f"--source-url: {url!r} has no {{path}}; e.g. https://github.com/ORG/REPO/blob/main/{{path}}#L{{line}}")
     bad = _URL_BAD.search(url)
     if bad:
         raise UsageError(f"--source-url: {url!r} contains {bad.group()!r}; percent-encode it")
-    scheme = _URL_SCHEME.match(url)
+    decoded = html.unescape(url)
+    bad = _URL_BAD.search(decoded)
+    if bad:
+        raise UsageError(f"--source-url: {url!r} contains {bad.group()!r} as an HTML character reference; percent-encode it")
+    scheme = _URL_SCHEME.match(decoded)
     if scheme and scheme.group(1).lower() not in ("http", "https", "file"):
         raise UsageError(f"--source-url: scheme {scheme.group(1)!r} not allowed; use http, https or file, or a relative URL")
 

@@ -119,3 +119,198 @@ def code_fence(text: str) -> str:
     """A Markdown code fence of backticks longer than any run of backticks in ``text`` (at least three)."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
+
+
+# --- model text inside Markdown documents -------------------------------------------------------------------------
+#
+# A Markdown document loopdoc writes (``render -o x.md``, ``card``, ``diff -o x.md``, ``trace -o x.md``) may be
+# rendered by any CommonMark renderer with raw HTML on, or by python-markdown (mkdocs' renderer, which is not
+# CommonMark: ``\<`` is no escape there, fenced code is an extension, and its raw-HTML pass runs over the text
+# before anything else). Model text must come out of all of them as text. The rules, each chosen to hold in both:
+#
+# - ``<``, ``>`` and ``&`` become the entities ``&lt;``, ``&gt;``, ``&amp;`` (both renderers decode entities in
+#   text, and neither can start a tag, an autolink, a comment or an entity from them), except inside a code
+#   span, where both show the characters literally anyway;
+# - a code span counts only when it opens and closes on one line (CommonMark code spans may run over lines,
+#   and python-markdown's raw-HTML pass reads a ``<div>`` at the start of such a continuation line as HTML);
+#   a backtick that does not close on its own line is escaped (``\```), so no line can open a span another closes;
+# - ``[`` and ``]`` are escaped, so model text makes no link, image or link reference (python-markdown keeps
+#   ``javascript:`` links, which CommonMark renderers may drop); ``{`` becomes ``&#123;`` (python-markdown's
+#   ``attr_list`` extension, common with mkdocs, reads ``{: onclick=…}`` as attributes);
+# - inside a fenced code block, backticks also become ``&#96;``: without its fenced-code extension python-markdown
+#   reads the block as paragraphs, where a backtick could pair with one outside the block.
+#
+# Entities inside code (a fenced or indented code block) are shown as written, e.g. ``&lt;`` for ``<``: the
+# price of one text that is inert in every renderer. Emphasis, lists, headings and code keep their meaning.
+
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "{": "&#123;"}
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+_FENCE_LINE = re.compile(r"(\s*)(`{3,}|~{3,})(.*)")
+_INFO_STRING = re.compile(r"[\w.+#-]*")
+_QUOTE_MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
+_UNDERSCORES = re.compile(r"_+")
+_SPECIAL = re.compile(r"[\\`<>&\[\]{]")  # what _inline_safe changes
+
+
+def markdown_code(text: object) -> str:
+    """Model text as one Markdown code span: a fence of backticks longer than any run of backticks in it.
+
+    The text is put on one line (line breaks become spaces); when it holds a backtick, the
+    fence is padded with a space on each side (CommonMark removes one each side, so a
+    leading or trailing backtick is kept). Code span contents are literal in CommonMark and
+    python-markdown, so nothing else needs escaping.
+
+    Args:
+        text: any value (``str()`` is taken); ``None`` or empty gives ``""`` (a lone fence
+            would be an unmatched backtick run that could pair with a later one).
+
+    Returns:
+        ``"`name`"``, ``"`` a`b ``"``, …
+    """
+    line = " ".join(str("" if text is None else text).splitlines())
+    if not line:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence}{line}{fence}" if longest == 0 else f"{fence} {line} {fence}"
+
+
+def markdown_text(text: object) -> str:
+    """Model text shown literally in Markdown (a phase name, a title, a version): no formatting, link or HTML.
+
+    ``\\``, backticks, ``*``, ``[`` and ``]`` are backslash-escaped, ``_`` too unless it sits inside a word
+    (``custom_callbacks`` stays as it is: an underscore between letters starts no emphasis in either
+    renderer); ``<``, ``>``, ``&`` and ``{`` become entities (see the rules above). Line breaks become spaces.
+
+    Args:
+        text: any value (``str()`` is taken); ``None`` gives ``""``.
+
+    Returns:
+        One line of Markdown that renders as ``text``.
+    """
+    line = " ".join(str("" if text is None else text).splitlines())
+    out = []
+    for ch in line:
+        if ch in "\\`*[]":
+            out.append("\\" + ch)
+        else:
+            out.append(_ENTITIES.get(ch, ch))
+    return _escape_underscores("".join(out))
+
+
+def _escape_underscores(text: str) -> str:
+    def escape(m: re.Match[str]) -> str:
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        if before.isalnum() and after.isalnum():
+            return m.group()
+        return m.group().replace("_", "\\_")
+
+    return _UNDERSCORES.sub(escape, text)
+
+
+def markdown_inline_safe(text: object) -> str:
+    """Markdown-bearing model text (a description, a condition, a note) for one line of a Markdown document.
+
+    Line breaks become spaces; then as ``markdown_safe`` with every ``>`` an entity (on one
+    line a ``>`` is never a quote marker).
+
+    Args:
+        text: any value; ``None`` gives ``""``.
+
+    Returns:
+        One line, inert in every renderer (see the rules above).
+    """
+    return markdown_safe(" ".join(str("" if text is None else text).splitlines()), block=False)
+
+
+def markdown_safe(text: object, *, block: bool = True) -> str:
+    """Model text that is Markdown (a docstring, a note) made inert inside a Markdown document, its formatting kept.
+
+    Applies the rules above line by line, so every line is self-contained: no code span,
+    tag or link can reach from one line, or from one piece of model text, into another.
+    Emphasis, lists, headings, quotes, code spans and fenced code keep their meaning.
+
+    Args:
+        text: the Markdown; ``None`` gives ``""``.
+        block: keep the quote markers (``>``) that start a line; ``False``: escape every ``>``.
+
+    Returns:
+        The same number of lines, each inert (see the rules above).
+    """
+    lines = str("" if text is None else text).split("\n")
+    out: list[str] = []
+    fence: tuple[str, int] | None = None  # (character, length) of the open fenced code block
+    for line in lines:
+        m = _FENCE_LINE.fullmatch(line) if block else None
+        if fence is not None:
+            if m and m.group(2)[0] == fence[0] and len(m.group(2)) >= fence[1] and not m.group(3).strip():
+                fence = None
+                out.append(m.group(1) + m.group(2))
+            else:
+                out.append("".join("&#96;" if ch == "`" else _ENTITIES.get(ch, ch) for ch in line))
+            continue
+        if m and not (m.group(2)[0] == "`" and "`" in m.group(3)):
+            fence = (m.group(2)[0], len(m.group(2)))
+            info = m.group(3).strip()
+            out.append(m.group(1) + m.group(2) + (info if _INFO_STRING.fullmatch(info) else ""))
+            continue
+        lead = ""
+        if block:
+            q = _QUOTE_MARKERS.match(line)
+            if q:
+                lead, line = q.group(), line[q.end():]
+        out.append(lead + _inline_safe(line))
+    if out and out[-1].endswith("\\") and (len(out[-1]) - len(out[-1].rstrip("\\"))) % 2:
+        out[-1] += "\\"  # a last backslash would escape what the template puts after the text
+    return "\n".join(out)
+
+
+def _inline_safe(line: str) -> str:
+    """One line of Markdown with the rules above applied: code spans that close on it kept, all else escaped."""
+    if not _SPECIAL.search(line):
+        return line  # nothing to change: most lines of most docstrings
+    out: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if ch == "\\" and i + 1 < n and line[i + 1] in _ASCII_PUNCTUATION:
+            nxt = line[i + 1]
+            out.append(_ENTITIES[nxt] if nxt in _ENTITIES else ("\\" + nxt))
+            i += 2
+            continue
+        if ch == "`":
+            j = i
+            while j < n and line[j] == "`":
+                j += 1
+            run = j - i
+            close = _closing_run(line, j, run)
+            if close is None:
+                out.append("\\`" * run)
+                i = j
+            else:
+                out.append(line[i:close + run])
+                i = close + run
+            continue
+        if ch in "[]":
+            out.append("\\" + ch)
+        else:
+            out.append(_ENTITIES.get(ch, ch))
+        i += 1
+    return "".join(out)
+
+
+def _closing_run(line: str, start: int, length: int) -> int | None:
+    """Where the next run of exactly ``length`` backticks at or after ``start`` begins (CommonMark's code span end)."""
+    i, n = start, len(line)
+    while i < n:
+        if line[i] != "`":
+            i += 1
+            continue
+        j = i
+        while j < n and line[j] == "`":
+            j += 1
+        if j - i == length:
+            return i
+        i = j
+    return None

@@ -73,8 +73,11 @@ def prefetch(items: list[pytest.Item] | None = None) -> None:
 def test_trace_of_each_call_matches_its_static_model(call):
     result = quiet_trace("examples/synth.py", call)
     if call.startswith("lr_find"):  # LRFinder.before_validate raises CancelValidException: no validation batch runs
-        assert result.differences == tuple(f"fit/epoch/validate/batch:{e} never fired"
-                                           for e in ("before_batch", "after_pred", "after_loss", "after_batch"))
+        assert result.differences == (
+            "fit/epoch/validate:before_validate: LRFinder raised CancelValidException. The remaining validation batches "
+            "are skipped; `after_validate` runs, then `after_epoch`. So fit/epoch/validate ended early: later batches "
+            "and their events never ran.",  # the cancellation that explains the events below (issue 10)
+            *(f"fit/epoch/validate/batch:{e} never fired" for e in ("before_batch", "after_pred", "after_loss", "after_batch")))
     else:
         assert result.differences == ()
     static = static_events(result.loop)

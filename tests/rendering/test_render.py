@@ -303,7 +303,9 @@ def test_markdown_is_tidy(model):
 def test_markdown_hostile_stays_contained(hostile):
     md = render(hostile, "md")
     html = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
-    assert "{{ x }}" in md and "{% if x %}{{ y }}" in md and "49" not in md
+    # Jinja in model text is shown, never evaluated; "{" is written as "&#123;" (python-markdown's attr_list
+    # would read "{: …}" as attributes: issue 10), which every renderer shows as "{".
+    assert "{{ x }}" in html and "{% if x %}{{ y }}" in html and "49" not in md
     # The unclosed fence in a handler's docstring ends with the handler's list item:
     # the next event still parses as an event (checked fully in test_markdown_structure).
     assert html.count("<h6>") == 2

@@ -77,7 +77,8 @@ def test_markdown_for_a_pull_request(loops):
 
     doc = render_diff(diff(loops, "doc"), "md")
     assert "<details><summary>Docstring changes (2)</summary>" in doc
-    assert "```diff\n- Log the loss of every batch.\n+ Log every batch's loss, for the loss curve.\n```" in doc
+    # raw HTML with escaped text: python-markdown passes a <details> block through unparsed (issue 10)
+    assert "<pre><code>- Log the loss of every batch.\n+ Log every batch's loss, for the loss curve.\n</code></pre>" in doc
     learner = _md_tables(render_diff(diff(loops, "learner"), "md"))[0]
     assert learner == [["setting", "old", "new"], ["loss", "`FlattenedLoss of MSELoss()`", "`FlattenedLoss of L1Loss()`"],
                        ["optimizer", "`partial(SGD, mom=0.9)`", "`Adam`"], ["metrics", "*none*", "`mae`"]]

@@ -113,6 +113,9 @@ class FastaiAdapter:
     def trace(self, trainer: Any, static: Loop, call: str, namespace: dict[str, Any], batches: int) -> Trace:
         """Run ``call`` for real (``recorder.run_trace``), fastai's progress output sent to stderr.
 
+        The run saves nothing: ``run_trace`` points the learner's ``path`` (and every file
+        fastai's callbacks write) at a temporary folder, removed afterwards.
+
         Args:
             trainer: the ``Learner`` (it is trained).
             static: the static model of the same call.

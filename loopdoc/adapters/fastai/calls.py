@@ -51,19 +51,26 @@ class Fired:
     cbs: tuple[Any, ...]
 
 
-def parse_call(text: str, namespace: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
+def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tuple[str, list[Any], dict[str, Any]]:
     """Parse ``"fit_one_cycle(3, 1e-3, cbs=[MyCallback()])"`` (or ``"learn.fit(1)"``).
+
+    The shape is checked before anything is evaluated: one call of a method in ``CALLS``,
+    written as ``method(...)`` or ``NAME.method(...)`` where ``NAME`` is a plain name that is
+    the learner (or not defined by the module: a learner made by a factory). Anything else,
+    ``__import__('os').system('…').fit(1)``, ``learn.model.fit(1)``, ``fit(1).fit(2)``, is
+    refused without evaluating any of it. Only then are the arguments evaluated, in ``namespace``.
 
     Args:
         text: a Python call expression naming one of ``CALLS``.
         namespace: names the arguments may use (the learner module's globals).
+        trainer: the learner the call runs on, to check ``NAME``; ``None``: ``NAME`` is not checked.
 
     Returns:
         ``(method name, positional args, keyword args)`` with the arguments evaluated.
 
     Raises:
-        UsageError: not a call, an unknown method, ``*args``/``**kwargs``, or an
-            argument that fails to evaluate (the message names it).
+        UsageError: not a call, not a call on the learner itself, an unknown method,
+            ``*args``/``**kwargs``, or an argument that fails to evaluate (the message names it).
     """
     try:
         node = ast.parse(text.strip(), mode="eval").body
@@ -71,9 +78,15 @@ def parse_call(text: str, namespace: dict[str, Any]) -> tuple[str, list[Any], di
         raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
         raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
+    if isinstance(node.func, ast.Attribute) and not isinstance(node.func.value, ast.Name):
+        raise UsageError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
         raise UsageError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
+    if isinstance(node.func, ast.Attribute):  # NAME.method: NAME must be the learner (a look-up, nothing is run)
+        owner = node.func.value.id  # type: ignore[attr-defined]
+        if trainer is not None and owner in namespace and namespace[owner] is not trainer:
+            raise UsageError(f"--call {text!r}: {owner!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
         raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
 
@@ -124,7 +137,7 @@ def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]
         UsageError: a bad call (see ``parse_call``).
         LoadError: the call failed before reaching the loop (the message says how).
     """
-    name, args, kwargs = parse_call(text, namespace)
+    name, args, kwargs = parse_call(text, namespace, learn)
     import_for(learn, name, text)
     fired: list[Fired] = []
 
