@@ -11,10 +11,11 @@ The layers, lowest first; a module imports at module level only from its own lay
 0. ``loopdoc.errors``, ``loopdoc.paths``;
 1. the model, ``loopdoc.model`` (pure data, and reading it from JSON);
 2. the framework adapters, ``loopdoc.adapters`` (and ``loopdoc.limits``, ``loopdoc.usercode``,
-   which run the user's code for them);
-3. ``loopdoc.analysis``, ``loopdoc.rendering``, ``loopdoc.load``, ``loopdoc.git``;
+   ``loopdoc.sandbox``, which run the user's code for them);
+3. ``loopdoc.analysis``, ``loopdoc.rendering``, ``loopdoc.load``, ``loopdoc.git``, ``loopdoc.calls``,
+   ``loopdoc.doctree``, ``loopdoc.progress``, ``loopdoc.interrupts``;
 4. the entry points: the ``loopdoc`` package, ``cli``, ``mkdocs``, ``sphinx``, ``card``,
-   ``publish``, ``resolve``, ``worker``, ``fastai``, ``render``, ``diff``, ``__main__``.
+   ``publish``, ``resolve``, ``worker``, ``fastai``, ``render``, ``diff``, ``watch``, ``__main__``.
 
 A new module must be given a layer here (the test says so).
 """
@@ -34,10 +35,11 @@ FRAMEWORKS = ("fastai", "fastcore", "torch", "pytorch_lightning", "lightning", "
 LAYERS = {
     0: ("loopdoc.errors", "loopdoc.paths"),
     1: ("loopdoc.model",),
-    2: ("loopdoc.adapters", "loopdoc.limits", "loopdoc.usercode"),
-    3: ("loopdoc.analysis", "loopdoc.rendering", "loopdoc.templates", "loopdoc.load", "loopdoc.git"),
+    2: ("loopdoc.adapters", "loopdoc.limits", "loopdoc.usercode", "loopdoc.sandbox"),
+    3: ("loopdoc.analysis", "loopdoc.rendering", "loopdoc.templates", "loopdoc.load", "loopdoc.git", "loopdoc.calls",
+        "loopdoc.doctree", "loopdoc.progress", "loopdoc.interrupts"),
     4: ("loopdoc", "loopdoc.cli", "loopdoc.mkdocs", "loopdoc.sphinx", "loopdoc.card", "loopdoc.publish", "loopdoc.resolve",
-        "loopdoc.worker", "loopdoc.fastai", "loopdoc.render", "loopdoc.diff", "loopdoc.__main__"),
+        "loopdoc.worker", "loopdoc.fastai", "loopdoc.render", "loopdoc.diff", "loopdoc.__main__", "loopdoc.watch"),
 }
 """Each layer's modules: a name stands for the module and, if a package, everything in it."""
 

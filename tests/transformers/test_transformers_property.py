@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hf_scenarios as sc  # noqa: E402
 from hf_compare import verify  # noqa: E402
+from hf_observe import recording  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from hf_observe import recording  # noqa: E402
 
 from loopdoc.adapters.transformers import extract  # noqa: E402
 from loopdoc.adapters.transformers.creation import watch_creation  # noqa: E402

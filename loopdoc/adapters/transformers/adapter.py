@@ -14,8 +14,10 @@ from typing import Any
 from ...errors import UsageError
 from ...model.loop import Loop
 from ...model.trace import Trace
+from ..base import LintFacts, Rule
 from .calls import CALLS
 from .creation import watch_creation
+from .rules import RULES
 from .wording import WORDING
 
 
@@ -33,6 +35,7 @@ class TransformersAdapter:
         suffixes: ``()``: a Trainer is never loaded from a file of its own.
         warning_modules: transformers, accelerate, torch, huggingface_hub and tqdm, whose import-time warnings
             are not the user's concern.
+        rules: the Trainer's own ``loopdoc check`` rules (``rules.RULES``; the neutral ones are ``loopdoc.analysis.lint``'s).
     """
 
     name = "transformers"
@@ -42,6 +45,7 @@ class TransformersAdapter:
     modules = ("transformers",)
     suffixes: tuple[str, ...] = ()
     warning_modules = r"(transformers|accelerate|torch|huggingface_hub|tqdm|safetensors)(\.|$)"
+    rules: tuple[Rule, ...] = RULES
 
     def is_trainer(self, obj: Any) -> bool:
         """Whether ``obj`` is a ``transformers.Trainer`` (``False`` when the user's code never imported ``transformers.trainer``).
@@ -117,6 +121,23 @@ class TransformersAdapter:
         with contextlib.redirect_stdout(sys.stderr):  # PrinterCallback prints; stdout may be the output
             return run_trace(trainer, call, namespace, batches, loaded_from=static.learner.loaded_from,
                              at_init=_observed(trainer))
+
+    def facts(self, trainer: Any, loop: Loop, namespace: dict[str, Any], observation: Any = None) -> LintFacts:
+        """The ``LintFacts`` of ``loop`` for ``loopdoc check`` (``facts.lint_facts``).
+
+        Args:
+            trainer: the live ``Trainer``.
+            loop: its model, from ``loop``.
+            namespace: the trainer module's globals.
+            observation: the ``creation.Observed`` seen while the trainer was built, or ``None``.
+
+        Returns:
+            The facts: TrainerCallback's events, the names other frameworks use, each callback's members,
+            where the user's code built the trainer or added a callback, and the arguments the rules read.
+        """
+        from .facts import lint_facts
+
+        return lint_facts(trainer, loop, namespace, observation if observation is not None else _observed(trainer))
 
     def load_file(self, path: str, where: str, *, trust: bool) -> Any:
         """Never called: ``suffixes`` is empty.

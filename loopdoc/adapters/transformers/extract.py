@@ -39,7 +39,7 @@ from . import plan as plans
 from .calls import Call
 from .flows import FLAGS, RESETS, STOP_FLAGS, Write, build_flows, default_flow_rules, scan
 from .plan import Numbers, Schedule, arg, listing
-from .wording import EARLY_STOPPING, EVENT_DESCRIPTIONS, UNKNOWN_EVENT, nearest_event
+from .wording import EVENT_DESCRIPTIONS, UNKNOWN_EVENT
 
 Path = tuple[str, ...]
 
@@ -673,8 +673,6 @@ class _Builder:
         elif not (self.df_step and self.df_epoch):
             notes.append(f"`{self.df_id}` overrides DefaultFlowCallback's on_step_end or on_epoch_end: when it logs, evaluates, "
                          "saves and stops is its own code's decision, not stated here.")
-        for cb in self.cbs:
-            self._callback_notes(cb)
         for w in self.writes:
             if w.kind == "replace":
                 shown = w.code.removeprefix("return ").strip()
@@ -710,59 +708,15 @@ class _Builder:
             notes.append("loopdoc did not see this Trainer being built: it takes the callbacks after the progress callback "
                          "to have been added later (they get no on_init_end).")
 
-    def _callback_notes(self, cb: Any) -> None:
-        cls, cb_id = type(cb), self.ids[id(cb)]
-        wrong = []
-        for k in cls.__mro__:
-            if k is self.base or k is object:
-                continue
-            wrong += [name for name in vars(k) if name.startswith("on_") and name not in self.events and name not in wrong
-                      and callable(vars(k)[name])]
-        wrong += [name for name in (get(cb, "__dict__") or {}) if name.startswith("on_") and name not in self.events
-                  and name not in wrong and callable(cb.__dict__[name])]
-        if wrong:
-            meant = [f"`{w}` (nearest event: `{nearest_event(w, self.events)}`)" if nearest_event(w, self.events) else f"`{w}`"
-                     for w in wrong]
-            what = "not a TrainerCallback event" if len(wrong) == 1 else "not TrainerCallback events"
-            self.notes.append(f"`{cb_id}` defines {', '.join(meant)}: {what}, so the Trainer never calls "
-                              f"{'it' if len(wrong) == 1 else 'them'} (and says nothing).")
-        if not isinstance(cb, self.base):
-            lacking = [e for e in self.events if self._function(cb, e) is None]
-            if lacking:
-                self.notes.append(f"`{cb_id}` is not a TrainerCallback and has no {', '.join(f'`{e}`' for e in lacking)}: "
-                                  "CallbackHandler.call_event raises AttributeError when it reaches it at "
-                                  f"{'that event' if len(lacking) == 1 else 'those events'}.")
-
     def _train_notes(self) -> None:
         a, n, s, notes = self.args, self.n, self.schedule, self.notes
         assert n is not None and s is not None
-        for cb_id, _ in self.early or [(self.ids[id(c)], c) for c in self.cbs if isinstance(c, self.es_class)]:
-            if a.metric_for_best_model is None:
-                notes.append(f"`{cb_id}`: train() fails at on_train_begin with `AssertionError: {EARLY_STOPPING['no_metric']}` "
-                             "(set metric_for_best_model); Trainer(...) checked nothing.")
-            elif arg(a.eval_strategy).strip("'") == "no":
-                notes.append(f"`{cb_id}`: train() fails at on_train_begin with `AssertionError: {EARLY_STOPPING['no_eval']}` "
-                             "(set eval_strategy to 'steps' or 'epoch'); Trainer(...) checked nothing.")
-            else:
-                if not a.load_best_model_at_end:
-                    notes.append(f"`{cb_id}` warns at on_train_begin: \"{EARLY_STOPPING['warning']}\" It still stops early: it "
-                                 "needs only metric_for_best_model.")
+        # EarlyStoppingCallback's failing setups and the missing load_best_model_at_end are check findings (LD501, LD502).
+        if a.metric_for_best_model is not None and arg(a.eval_strategy).strip("'") != "no":
+            for cb_id, _ in self.early or [(self.ids[id(c)], c) for c in self.cbs if isinstance(c, self.es_class)]:
                 notes.append(f"`{cb_id}` stops training when {a.metric_for_best_model!r} stops improving, so how many "
                              "steps and epochs run depends on the metric values: the loop counts are upper bounds.")
-        handled = {e for cb in self.cbs for e in self.events if self.handler(cb, e) is not None
-                   and not type(cb).__module__.startswith("transformers")}
-        absent = {
-            "on_substep_end": f"gradient_accumulation_steps={a.gradient_accumulation_steps}: every micro-batch ends its update step",
-            "on_evaluate": f"eval_strategy={arg(a.eval_strategy)} and no callback sets control.should_evaluate",
-            "on_prediction_step": f"eval_strategy={arg(a.eval_strategy)} and no callback sets control.should_evaluate",
-            "on_save": f"save_strategy={arg(a.save_strategy)} and no callback sets control.should_save",
-            "on_push_begin": "push_to_hub=False",
-        }
-        for event, why in absent.items():
-            if event in handled and event not in self.placed:
-                who = ", ".join(f"`{self.ids[id(cb)]}`" for cb in self.cbs if self.handler(cb, event) is not None
-                                and not type(cb).__module__.startswith("transformers"))
-                notes.append(f"{who}: `{event}` never fires in train() ({why}).")
+        # Handlers of events train() never fires here are check findings (LD105).
         if "evaluate" in _names(self) and getattr(self.trainer, "eval_dataset", None) is None:
             notes.append("train() evaluates (a callback sets control.should_evaluate) but the Trainer has no eval_dataset: "
                          "evaluate() raises ValueError there.")
