@@ -189,8 +189,13 @@ def test_accumulation_windows_inherited_and_instance_handlers_and_the_late_callb
     evaluate_phase = next(n for p, n in nodes(loop, Phase) if p == ("train", "epoch", "step", "log_save_evaluate", "evaluate"))
     assert evaluate_phase.condition == ("control.should_evaluate: every 2 steps (eval_strategy='steps', eval_steps=2) and at the "
                                         "last step (max_steps=4); in this run: global_step 2 and 4")
-    note = next(n for n in loop.notes if n.startswith("`Recorder` defines"))
-    assert "`on_batch_end` (nearest event: `on_step_end`)" in note and "`on_epoch_start` (nearest event: `on_epoch_begin`)" in note
+    from loopdoc.adapters.transformers import ADAPTER
+    from loopdoc.analysis.lint import lint_loop
+
+    linted = lint_loop(loop, ADAPTER, users["trainer"], {})  # names that are no event: check findings, not notes
+    meant = {f.name: f.message for f in linted.findings if f.code == "LD101" and f.callback == "Recorder"}
+    assert "(did you mean `on_step_end`?" in meant["on_batch_end"] and "(did you mean `on_epoch_begin`?" in meant["on_epoch_start"]
+    assert not any("nearest event" in n for n in loop.notes)
 
 
 def test_log_evaluate_save_run_after_every_step_end_and_after_every_epoch_end(out):
@@ -229,11 +234,11 @@ def test_early_stopping_stops_and_loads_the_best_model(out):
 
 @pytest.mark.parametrize(("kw", "message", "note"), [
     (dict(eval_strategy="no", metric_for_best_model="eval_loss"), "EarlyStoppingCallback requires IntervalStrategy of steps or epoch",
-     "set eval_strategy"),
+     "set `eval_strategy`"),
     (dict(eval_strategy="steps", eval_steps=1), "EarlyStoppingCallback requires metric_for_best_model to be defined",
-     "set metric_for_best_model"),
+     "set `metric_for_best_model`"),
 ])
-def test_early_stopping_requirements_fail_at_train_not_at_init_as_the_note_says(kw, message, note, out):
+def test_early_stopping_requirements_fail_at_train_not_at_init_as_the_finding_says(kw, message, note, out):
     with recording() as rec:
         trainer = sc.make_trainer(out, callbacks=[sc.EarlyStoppingCallback()], n_eval=2, save_strategy="no", **kw)
         loop = loopdoc.loop(trainer)
@@ -242,7 +247,9 @@ def test_early_stopping_requirements_fail_at_train_not_at_init_as_the_note_says(
     last = oracle_events(rec)[-1]
     assert last["event"] == "on_train_begin" and last["raised"]
     assert [r["callback"] for r in last["ran"]] == ["EarlyStoppingCallback"]  # the callbacks after it never ran
-    assert any(message in n and note in n and "Trainer(...) checked nothing" in n for n in loop.notes)
+    (finding,) = [f for f in loop.findings if f.code == "LD501"]  # a check finding (no longer a note)
+    assert message in finding.message and note in finding.message and "`Trainer(...)` checks nothing" in finding.message
+    assert not any("AssertionError" in n for n in loop.notes)
 
 
 def test_a_returned_fresh_control_runs_past_max_steps(out):
@@ -288,13 +295,21 @@ def test_evaluate_on_a_dict_calls_itself_per_dataset_and_predict_has_no_on_log(o
     assert [t["event"] for t in report["timeline"] if t["kind"] == "event"][1:] == ["on_prediction_step"] * 3 + ["on_predict"]
 
 
-def test_notes_about_events_that_never_fire_are_true(out):
+def test_findings_about_events_that_never_fire_are_true(out):
+    """LD105 (a check finding, no longer a note): Recorder's handlers of events train() never fires here."""
+    from loopdoc.adapters.transformers import ADAPTER
+    from loopdoc.analysis.lint import lint_loop
+
     report = ok(check(lambda: sc.make_trainer(out, callbacks=[sc.Recorder], save_strategy="no"), "train()"))
-    notes = report["built"].loop.notes
-    assert "`Recorder`: `on_evaluate` never fires in train() (eval_strategy='no' and no callback sets control.should_evaluate)." in notes
-    assert "`Recorder`: `on_substep_end` never fires in train() (gradient_accumulation_steps=1: every micro-batch ends its " \
-           "update step)." in notes
-    assert "`Recorder`: `on_save` never fires in train() (save_strategy='no' and no callback sets control.should_save)." in notes
+    loop = lint_loop(report["built"].loop, ADAPTER, report["trainer"], {})
+    never = {f.name: f.message for f in loop.findings if f.code == "LD105"}
+    assert never["on_evaluate"] == ("`Recorder.on_evaluate` never runs in `train()` (`eval_strategy='no'` and no callback "
+                                    "sets `control.should_evaluate`, so `train()` never runs `evaluate()`)")
+    assert never["on_substep_end"] == ("`Recorder.on_substep_end` never runs in `train()` (`gradient_accumulation_steps=1`: "
+                                       "every micro-batch ends its update step)")
+    assert never["on_save"] == ("`Recorder.on_save` never runs in `train()` (`save_strategy='no'` and no callback sets "
+                                "`control.should_save`)")
+    assert not any("never fires in train()" in n for n in loop.notes)
     for event in ("on_evaluate", "on_prediction_step", "on_substep_end", "on_save"):
         assert fired(report, event) == []
 
@@ -305,14 +320,16 @@ def test_evaluation_asked_without_an_eval_dataset_fails_as_the_note_says(out):
     assert any("the Trainer has no eval_dataset: evaluate() raises ValueError there" in n for n in report["built"].loop.notes)
 
 
-def test_a_callback_that_is_not_a_trainer_callback_fails_where_the_note_says(out):
+def test_a_callback_that_is_not_a_trainer_callback_fails_where_the_finding_says(out):
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = sc.make_trainer(out, callbacks=[sc.NotACallback()], save_strategy="no")
         loop = loopdoc.loop(trainer)
         with pytest.raises(AttributeError, match="on_train_begin"):
             trainer.train()
-    note = next(n for n in loop.notes if n.startswith("`NotACallback` is not a TrainerCallback"))
-    assert "`on_train_begin`" in note and "`on_log`" not in note and "raises AttributeError" in note
+    (finding,) = [f for f in loop.findings if f.code == "LD201"]  # a check finding, no longer a note
+    assert finding.message.startswith("`NotACallback` is not a `TrainerCallback`: the Trainer keeps it")
+    assert "no `on_train_begin`, so `train()` fails there with `AttributeError" in finding.message
+    assert "`on_log`" not in finding.message and not any("not a TrainerCallback" in n for n in loop.notes)
 
 
 def test_a_trainer_subclass_gets_a_note_and_the_trainer_s_loop(out):
@@ -494,7 +511,12 @@ def test_hf_callbacks_example_facts(examples):
     assert [c.origin for c in loop.callbacks] == ["Trainer default", None, None, None, None, "Trainer default (disable_tqdm=False)"]
     stop = next(f for f in loop.flows if f.flag == "control.should_training_stop")
     assert ("StopOnNan", "on_log") in [(s.callback, s.event) for s in stop.set_by]
-    assert any("`MicroBatchCounter` defines `on_batch_end` (nearest event: `on_step_end`)" in n for n in loop.notes)
+    from loopdoc.adapters.transformers import ADAPTER
+    from loopdoc.analysis.lint import lint_loop
+
+    linted = lint_loop(loop, ADAPTER, trainer, {}, data["loaded"].observation)
+    assert [(f.code, f.callback, f.name) for f in linted.findings] == [("LD101", "MicroBatchCounter", "on_batch_end")]
+    assert "(did you mean `on_step_end`?" in linted.findings[0].message
 
 
 def test_event_list_is_read_from_the_installed_trainer_callback(examples):
@@ -657,7 +679,7 @@ def test_render_show_call_diff_and_notebook_in_process(examples, tmp_path):
     trainer = examples["examples/hf_callbacks.py"]["loaded"].trainer
     live = loopdoc.loop(trainer)
     html = live._repr_html_()
-    assert html.startswith('<div class="loopdoc">') and "MicroBatchCounter" in html
+    assert html.startswith('<details class="loopdoc-notebook">') and "MicroBatchCounter" in html
     assert live._repr_markdown_() == render(live, "md")
 
 
@@ -724,7 +746,7 @@ def test_card_on_a_hugging_face_readme(builds):
     assert code == 0, output
     text = (tmp / "card" / "README.md").read_text(encoding="utf-8")
     head, _, rest = CARD.partition("## Evaluation results")
-    assert text.startswith(head.rstrip("\n") + "\n\n<!-- loopdoc:start -->")  # front matter and the section kept
+    assert text.startswith(head.rstrip("\n") + "\n\n<!-- loopdoc:start ")  # front matter and the section kept
     assert text.endswith("<!-- loopdoc:end -->\n\n## Evaluation results\n\neval_loss 0.01.\n")
     assert "### Training loop" in text and "call `train()`" in text and "`MicroBatchCounter`" in text
     assert "#### Control flags" in text or "Control flags" in text

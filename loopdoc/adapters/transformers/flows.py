@@ -233,7 +233,18 @@ def _function_node(fn: Any, code: CodeType) -> ast.FunctionDef | ast.AsyncFuncti
 
 
 def _is_library(code: CodeType) -> bool:
-    return "/transformers/" in code.co_filename.replace("\\", "/")
+    """Whether ``code`` is transformers' own (a file inside the imported ``transformers`` package), not the user's
+    (whose folders may well be called ``transformers``)."""
+    import os
+    import sys
+
+    root = get(sys.modules.get("transformers"), "__file__")
+    if not isinstance(root, str):
+        return False
+    try:
+        return os.path.abspath(code.co_filename).startswith(os.path.dirname(os.path.abspath(root)) + os.sep)
+    except (TypeError, ValueError):
+        return False
 
 
 def _unparse(node: ast.AST) -> str:
