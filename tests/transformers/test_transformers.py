@@ -314,10 +314,16 @@ def test_findings_about_events_that_never_fire_are_true(out):
         assert fired(report, event) == []
 
 
-def test_evaluation_asked_without_an_eval_dataset_fails_as_the_note_says(out):
+def test_evaluation_asked_without_an_eval_dataset_fails_as_the_finding_says(out):
+    from loopdoc.adapters.transformers import ADAPTER
+    from loopdoc.analysis.lint import lint_loop
+
     report = check(lambda: sc.make_trainer(out, callbacks=[sc.AskEval], save_strategy="no"), "train()", expect=ValueError)
     assert "evaluation requires an eval_dataset" in str(report["error"])
-    assert any("the Trainer has no eval_dataset: evaluate() raises ValueError there" in n for n in report["built"].loop.notes)
+    loop = lint_loop(report["built"].loop, ADAPTER, report["trainer"], {})
+    (finding,) = [f for f in loop.findings if f.code == "LD503"]  # a check finding, no longer a note
+    assert finding.message.startswith("`AskEval` at `on_step_end` sets `control.should_evaluate`, but the Trainer has no")
+    assert not any("eval_dataset" in n for n in loop.notes)
 
 
 def test_a_callback_that_is_not_a_trainer_callback_fails_where_the_finding_says(out):

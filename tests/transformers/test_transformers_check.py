@@ -32,37 +32,40 @@ SETUPS = "tests/fixtures/check/hf_setups.py"
 FILE = str(ROOT / SETUPS)
 
 NAMES_FINDINGS = [
-    f"{SETUPS}:47:5: LD101 `OtherNames.on_batch_end` is never called: transformers 5.24 has no event `on_batch_end` "
+    f"{SETUPS}:48:5: LD101 `OtherNames.on_batch_end` is never called: transformers 5.24 has no event `on_batch_end` "
     "(did you mean `on_step_end`? `CallbackHandler.call_event` calls only `TrainerCallback`'s event names)",
-    f"{SETUPS}:50:5: LD101 `OtherNames.on_epoch_start` is never called: transformers 5.24 has no event `on_epoch_start` "
+    f"{SETUPS}:51:5: LD101 `OtherNames.on_epoch_start` is never called: transformers 5.24 has no event `on_epoch_start` "
     "(did you mean `on_epoch_begin`? `CallbackHandler.call_event` calls only `TrainerCallback`'s event names)",
-    f"{SETUPS}:53:5: LD102 `OtherNames.on_step_ends` is never called: transformers 5.24 has no event `on_step_ends` "
+    f"{SETUPS}:54:5: LD102 `OtherNames.on_step_ends` is never called: transformers 5.24 has no event `on_step_ends` "
     "(did you mean `on_step_end`?)",
-    f"{SETUPS}:56:5: LD103 `OtherNames.on_gradient_clip` is never called: transformers 5.24 has no event `on_gradient_clip` "
+    f"{SETUPS}:57:5: LD103 `OtherNames.on_gradient_clip` is never called: transformers 5.24 has no event `on_gradient_clip` "
     "and none is near; only a training loop changed to fire `on_gradient_clip` would call it",
-    f"{SETUPS}:66:5: LD105 `EvalWatcher.on_evaluate` never runs in `train()` (`eval_strategy='no'` and no callback sets "
+    f"{SETUPS}:67:5: LD105 `EvalWatcher.on_evaluate` never runs in `train()` (`eval_strategy='no'` and no callback sets "
     "`control.should_evaluate`, so `train()` never runs `evaluate()`)",
-    f"{SETUPS}:69:5: LD105 `EvalWatcher.on_substep_end` never runs in `train()` (`gradient_accumulation_steps=1`: every "
+    f"{SETUPS}:70:5: LD105 `EvalWatcher.on_substep_end` never runs in `train()` (`gradient_accumulation_steps=1`: every "
     "micro-batch ends its update step)",
 ]
 DUCK_FINDING = (
-    f"{SETUPS}:93:12: LD201 `Duck` is not a `TrainerCallback`: the Trainer keeps it in its callback list anyway, and "
+    f"{SETUPS}:94:12: LD201 `Duck` is not a `TrainerCallback`: the Trainer keeps it in its callback list anyway, and "
     "`CallbackHandler.call_event` calls `Duck.<event>(args, state, control, **kwargs)` at every event; it has no "
     "`on_train_begin`, so `train()` fails there with `AttributeError: 'Duck' object has no attribute 'on_train_begin'`")
 FINDINGS = {
     "": NAMES_FINDINGS + [DUCK_FINDING],
     "early_without_metric": [
-        f"{SETUPS}:101:12: LD501 `EarlyStoppingCallback`: `train()` fails at `on_train_begin`, before the first step, with "
+        f"{SETUPS}:102:12: LD501 `EarlyStoppingCallback`: `train()` fails at `on_train_begin`, before the first step, with "
         "`AssertionError: EarlyStoppingCallback requires metric_for_best_model to be defined` (set `metric_for_best_model`); "
         "`Trainer(...)` checks nothing"],
     "early_without_evaluation": [
-        f"{SETUPS}:107:12: LD501 `EarlyStoppingCallback`: `train()` fails at `on_train_begin`, before the first step, with "
+        f"{SETUPS}:108:12: LD501 `EarlyStoppingCallback`: `train()` fails at `on_train_begin`, before the first step, with "
         "`AssertionError: EarlyStoppingCallback requires IntervalStrategy of steps or epoch` (set `eval_strategy` to "
         "'steps' or 'epoch'); `Trainer(...)` checks nothing"],
     "early_without_best": [
-        f"{SETUPS}:117:12: LD502 `EarlyStoppingCallback` without `load_best_model_at_end=True`: `train()` logs a warning at "
+        f"{SETUPS}:118:12: LD502 `EarlyStoppingCallback` without `load_best_model_at_end=True`: `train()` logs a warning at "
         "`on_train_begin` and still stops early (that needs only `metric_for_best_model`), but the best model is not "
         "loaded at the end: the Trainer keeps the last one trained"],
+    "evaluation_without_dataset": [
+        f"{SETUPS}:124:1: LD503 `AskEvaluation` at `on_step_end` sets `control.should_evaluate`, but the Trainer has no "
+        "`eval_dataset`: the first evaluation `train()` runs raises `ValueError: Trainer: evaluation requires an eval_dataset.`"],
 }
 
 
@@ -132,6 +135,8 @@ def test_findings_point_at_the_definition_or_the_trainer_call(setups):
             text = lines[f.source.line - 1][f.column - 1:]
             if f.code in ("LD101", "LD102", "LD103", "LD105"):
                 assert text.startswith(f"def {f.name}("), f
+            elif f.code == "LD503":  # the class of the callback that asks for the evaluation
+                assert text.startswith("class AskEvaluation("), f
             else:  # where the user's code called Trainer(...)
                 assert text.startswith("Trainer("), f
 
@@ -203,10 +208,18 @@ def test_early_stopping_without_best_model_warns_stops_early_and_loads_nothing(s
     assert loaded == []
 
 
+def test_evaluation_without_an_eval_dataset_fails_where_the_finding_says(setups, tmp_path):
+    """LD503: the callback's request makes train() evaluate after step 2, which raises the ValueError."""
+    trainer = capped(setups["evaluation_without_dataset"].ns["evaluation_without_dataset"](), tmp_path)
+    with pytest.raises(ValueError, match="Trainer: evaluation requires an eval_dataset."), contextlib.redirect_stdout(io.StringIO()):
+        trainer.train()
+    assert trainer.state.global_step == 2
+
+
 def test_findings_are_not_repeated_as_notes(setups):
     notes = " ".join(n for s in setups.values() for n in s.loop.notes)
     for text in ("on_batch_end", "not a TrainerCallback", "never fires in train()", "AssertionError",
-                 "without load_best_model_at_end"):
+                 "without load_best_model_at_end", "eval_dataset"):
         assert text not in notes
 
 
@@ -230,4 +243,4 @@ def test_check_command_line_on_the_setups(capsys):
     out, err = capsys.readouterr()
     assert out.splitlines() == [line for a in FINDINGS for line in FINDINGS[a]]
     assert code == 1
-    assert err.splitlines()[-1] == "10 findings (9 warnings, 1 info) in 4 of 4 files; exit 1 (--fail-on warning)."
+    assert err.splitlines()[-1] == "11 findings (10 warnings, 1 info) in 5 of 5 files; exit 1 (--fail-on warning)."

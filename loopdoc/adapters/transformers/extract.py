@@ -717,9 +717,7 @@ class _Builder:
                 notes.append(f"`{cb_id}` stops training when {a.metric_for_best_model!r} stops improving, so how many "
                              "steps and epochs run depends on the metric values: the loop counts are upper bounds.")
         # Handlers of events train() never fires here are check findings (LD105).
-        if "evaluate" in _names(self) and getattr(self.trainer, "eval_dataset", None) is None:
-            notes.append("train() evaluates (a callback sets control.should_evaluate) but the Trainer has no eval_dataset: "
-                         "evaluate() raises ValueError there.")
+        # A callback asking for an evaluation without an eval_dataset is a check finding (LD503).
         saves = sorted(s.step_save) if arg(a.save_strategy).strip("'") == "steps" else []
         if self.rules.marks and any(v == "_save_checkpoint" for v in self.rules.marks.values()):
             if saves and self.df_step and not self.writes and not self.stop_dynamic:
@@ -731,10 +729,6 @@ class _Builder:
             notes.append(f"The train dataset has no length: the Trainer trains until max_steps={n.max_steps}. This model shows "
                          "one epoch; a dataset that runs out first ends that epoch and the Trainer starts another (it stops "
                          "only at max_steps, or when an epoch yields no batch at all).")
-
-
-def _names(b: _Builder) -> set[str]:
-    return {path[-1] for path in b.rules.span} | {path[-1] for path in b.rules.when}
 
 
 def _guess_at_init(cbs: list[Any]) -> set[int]:

@@ -59,7 +59,7 @@ def lint_facts(trainer: Any, loop: Loop, namespace: dict[str, Any], observation:
     Returns:
         The facts; extra: ``eval_strategy`` (``"no"``, ``"steps"``, ``"epoch"``), ``metric_for_best_model``,
         ``load_best_model_at_end``, ``eval_on_start``, ``gradient_accumulation_steps``, ``save_strategy``,
-        ``push_to_hub``. Raises nothing on a user's broken object.
+        ``push_to_hub``, ``has_eval_dataset``. Raises nothing on a user's broken object.
     """
     import transformers
     from transformers.trainer_callback import EarlyStoppingCallback, TrainerCallback
@@ -94,6 +94,7 @@ def lint_facts(trainer: Any, loop: Loop, namespace: dict[str, Any], observation:
             "eval_on_start": bool(getattr(a, "eval_on_start", False)),
             "gradient_accumulation_steps": a.gradient_accumulation_steps,
             "push_to_hub": bool(getattr(a, "push_to_hub", False)),
+            "has_eval_dataset": get(trainer, "eval_dataset") is not None,
         },
     )
 

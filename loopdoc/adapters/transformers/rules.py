@@ -12,14 +12,15 @@ is from transformers 5.24's source and is checked against a real, capped ``train
 - ``LD201``: an object in the callback list that is not a ``TrainerCallback`` (same meaning as fastai's);
 - ``LD501``: ``EarlyStoppingCallback`` whose ``on_train_begin`` asserts fail: no ``metric_for_best_model``,
   or ``eval_strategy="no"``; ``LD502``: ``EarlyStoppingCallback`` without ``load_best_model_at_end`` (it warns,
-  stops early all the same, and the best checkpoint is not loaded at the end).
+  stops early all the same, and the best model is not loaded at the end); ``LD503``: a callback sets
+  ``control.should_evaluate`` and the Trainer has no ``eval_dataset`` (``evaluate()`` raises ``ValueError``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...model.loop import Finding, Loop
+from ...model.loop import Finding, Loop, Phase
 from ..base import CallbackFacts, LintFacts, Rule
 from .wording import EARLY_STOPPING
 
@@ -134,6 +135,30 @@ def check_early_stopping_no_best(loop: Loop, facts: LintFacts) -> Iterable[Findi
                           *_attached(cb, facts), cb.callback, "on_train_begin")
 
 
+def check_evaluation_without_dataset(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
+    """LD503: a callback asks ``train()`` to evaluate (``control.should_evaluate``), and the Trainer has no eval dataset."""
+    if loop.call.split("(", 1)[0].strip() != "train" or facts.extra.get("has_eval_dataset", True):
+        return
+    train = next((p for p in loop.phases if p.name == "train"), None)
+    if train is None or not any(p.name == "evaluate" for p in _phases(train)):
+        return
+    flow = next((f for f in loop.flows if f.flag == "control.should_evaluate"), None)
+    setters = [s for s in (flow.set_by if flow is not None else ()) if s.callback != "DefaultFlowCallback"]
+    who = ", ".join(dict.fromkeys(f"`{s.callback}` at `{s.event}`" for s in setters)) or "a callback"
+    first = facts.callback(setters[0].callback) if setters else None
+    where = (first.source, first.column) if first is not None and first.source is not None else (facts.created_at, facts.created_column)
+    yield Finding("", "", f"{who} sets `control.should_evaluate`, but the Trainer has no `eval_dataset`: the first evaluation "
+                          "`train()` runs raises `ValueError: Trainer: evaluation requires an eval_dataset.`",
+                  *where, setters[0].callback if setters else None, None)
+
+
+def _phases(phase: Phase) -> Iterable[Phase]:
+    yield phase
+    for child in phase.children:
+        if isinstance(child, Phase):
+            yield from _phases(child)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("LD105", "warning", "a handler of an event the call never fires with these arguments (on_evaluate with "
          "eval_strategy='no'): never runs", check_never_fired),
@@ -143,5 +168,7 @@ RULES: tuple[Rule, ...] = (
          "fails at on_train_begin", check_early_stopping_fails),
     Rule("LD502", "info", "EarlyStoppingCallback without load_best_model_at_end: the best model is not loaded at the end",
          check_early_stopping_no_best),
+    Rule("LD503", "warning", "a callback sets control.should_evaluate and the Trainer has no eval_dataset: train() raises "
+         "ValueError at that evaluation", check_evaluation_without_dataset),
 )
 """The Trainer's rules (``TransformersAdapter.rules``)."""
