@@ -26,6 +26,27 @@ def loop_calls() -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for adapter in adapters() for name in adapter.calls))
 
 
+def call_expression(text: str) -> ast.Call:
+    """``--call``'s text parsed as one Python call of a name or an attribute (``fit(1)``, ``learn.fit(1)``), unevaluated.
+
+    Args:
+        text: the call as given.
+
+    Returns:
+        The ``ast.Call`` node; its function is an ``ast.Name`` or an ``ast.Attribute``.
+
+    Raises:
+        UsageError: not Python, or not a call of a name or attribute (one line naming ``--call``).
+    """
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
+    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+        raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
+    return node
+
+
 def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
     """Check a ``--call`` without loading anything: a Python call of an accepted method, no ``*args``/``**kwargs``.
 
@@ -41,13 +62,9 @@ def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
             accepts (with the closest accepted name, when one is close, and the accepted names).
     """
     accepted = loop_calls() if accepted is None else accepted
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
-    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
-    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    node = call_expression(text)
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
     if name not in accepted:
         close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ";"

@@ -95,17 +95,6 @@ def _exists(path: str) -> bool:
         return False
 
 
-def _is_dotted_name(text: str) -> bool:
-    return all(part.isidentifier() for part in text.split("."))
-
-
-def _exists(path: str) -> bool:
-    try:
-        return os.path.isfile(path)
-    except (OSError, ValueError):
-        return False
-
-
 @dataclass(frozen=True)
 class Loaded:
     """A trainer, the adapter that knows it, and where it came from.

@@ -31,7 +31,7 @@ HOSTILE = (HOSTILE_LINE + "\n\n<div onclick=alert(6)>\n\n```\n<iframe src=javasc
            "````py <b>\n<marquee>\n````\n- ```\n  <form action=x>\n1. <input autofocus onfocus=alert(11)>\n"
            "`<p`\n<p onmouseover=alert(12)>`x`\u202e\x1b[2J\x07\x9b")
 HOSTILE_ID = "_._-__x_"
-KEEP = {"kind", "schema_version", "via"}
+KEEP = {"kind", "schema_version", "via", "level", "stage", "code"}
 ID_KEYS = {"id", "callback"}
 
 
@@ -39,7 +39,8 @@ def rewrite(node: Any, text: Callable[[str], str], ident: Callable[[str], str], 
     """A model's JSON form with every text value replaced by ``text(value)`` and every callback id by ``ident(id)``.
 
     Dict keys of ``versions``, ``flags`` and ``filtered_events`` are text too; ``kind``,
-    ``schema_version`` and ``via`` (constants of the schema) are kept.
+    ``schema_version``, ``via``, a finding's ``level`` and ``code`` and a phase's ``stage`` (constants or
+    patterns of the schema) are kept.
     """
     if isinstance(node, dict):
         out = {}
@@ -77,7 +78,15 @@ class Harmless:
 
 
 def golden() -> dict[str, Any]:
-    return json.loads(GOLDEN.read_text(encoding="utf-8"))
+    """The golden ``custom_callbacks`` model's JSON form, with every text field model 1.1 added filled in: a control
+    flag flow (Lightning's and Hugging Face's adapters write them) and a callback's ``origin``."""
+    data = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    last = data["callbacks"][-1]["id"]  # changed() keeps it
+    data["callbacks"][0]["origin"] = "added by the trainer"
+    data["flows"] = [{"flag": "control.should_stop", "description": "the loop stops after this step",
+                      "set_by": [{"callback": last, "event": "after_batch", "value": "True", "condition": "every 5 steps"}],
+                      "read_by": ["after after_batch: the batch loop ends"]}]
+    return data
 
 
 def loop_pair(data: dict[str, Any] | None = None) -> tuple[Loop, Loop]:

@@ -29,6 +29,8 @@ from .markdown import (
     markdown_inline,
     markdown_inline_safe,
     markdown_paragraph,
+    markdown_raw_code,
+    markdown_raw_text,
     markdown_safe,
     markdown_text,
     markdown_to_html,
@@ -152,6 +154,8 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
     env.filters["markdown_paragraph"] = markdown_paragraph
     env.filters["md_code"] = markdown_code  # model text inside Markdown documents (loopdoc.rendering.markdown)
     env.filters["md_text"] = markdown_text
+    env.filters["md_raw_code"] = markdown_raw_code  # model text inside a raw <details> block of a Markdown document
+    env.filters["md_raw_text"] = markdown_raw_text
     env.filters["md_inline"] = markdown_inline_safe
     env.filters["md_safe"] = markdown_safe
     env.filters["csp_hash"] = csp_hash

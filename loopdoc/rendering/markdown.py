@@ -198,6 +198,41 @@ def markdown_text(text: object) -> str:
     return _escape_underscores("".join(out))
 
 
+_RAW_HTML_ENTITIES = {ch: f"&#{ord(ch)};" for ch in "\\`*_[]{}|~!#"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def markdown_raw_text(text: object) -> str:
+    """Model text inside a raw HTML block of a Markdown document (``<details>``), shown literally by every renderer.
+
+    python-markdown passes a ``<details>`` block through as raw HTML, unparsed, while CommonMark renderers
+    parse Markdown again after its first blank line; backslash escapes and code spans would show (or run)
+    in one of them. Character references are decoded by both and start no syntax, so every character
+    with a meaning in Markdown or HTML (``\\ ` * _ [ ] { } | ~ ! #``, ``<``, ``>``, ``&``) becomes one.
+    Line breaks become spaces.
+
+    Args:
+        text: any value (``str()`` is taken); ``None`` gives ``""``.
+
+    Returns:
+        One line of inert text, e.g. ``"after&#95;fit"`` (also inside a table cell: ``|`` is ``&#124;``).
+    """
+    line = " ".join(str("" if text is None else text).splitlines())
+    return "".join(_RAW_HTML_ENTITIES.get(ch, ch) for ch in line)
+
+
+def markdown_raw_code(text: object) -> str:
+    """Model text as inline code inside a raw HTML block (see ``markdown_raw_text``): ``<code>…</code>``.
+
+    Args:
+        text: any value; ``None`` or empty gives ``""``.
+
+    Returns:
+        ``"<code>after&#95;fit</code>"``, the same element in CommonMark and python-markdown.
+    """
+    inner = markdown_raw_text(text)
+    return f"<code>{inner}</code>" if inner else ""
+
+
 def _escape_underscores(text: str) -> str:
     def escape(m: re.Match[str]) -> str:
         before = text[m.start() - 1] if m.start() else ""

@@ -58,7 +58,7 @@ def test_fence_closed_then_each_run_is_idempotent(folder, capsys):
     path.write_text("# Model\n\n```python\nprint('closed')\n```\n\n## Training procedure\n\nText.\n")
     assert run(capsys, "loop.json", "README.md")[0] == 0
     first = path.read_bytes()
-    assert first.count(b"<!-- loopdoc:start -->") == 1
+    assert first.count(b"<!-- loopdoc:start ") == 1
     for _ in range(2):
         assert run(capsys, "loop.json", "README.md") == (0, ["README.md: loopdoc section unchanged"])
     assert path.read_bytes() == first
@@ -81,7 +81,7 @@ def test_cr_only_line_ends_are_kept_and_idempotent(folder, capsys):
     assert run(capsys, "loop.json", "README.md") == (0, ["README.md: loopdoc section inserted"])
     first = path.read_bytes()
     assert b"\n" not in first, "the section uses the card's own line ends"
-    assert first.count(b"<!-- loopdoc:start -->") == 1 and first.endswith(b"## Evaluation\r\rGood.\r")
+    assert first.count(b"<!-- loopdoc:start ") == 1 and first.endswith(b"## Evaluation\r\rGood.\r")
     assert run(capsys, "loop.json", "README.md") == (0, ["README.md: loopdoc section unchanged"])
     assert path.read_bytes() == first
     assert run(capsys, "loop.json", "README.md", "--check") == (0, ["README.md: the loopdoc section is current"])
@@ -94,7 +94,7 @@ def test_hard_linked_card_keeps_its_inode(folder, capsys):
     inode = path.stat().st_ino
     assert run(capsys, "loop.json", "README.md") == (0, ["README.md: loopdoc section inserted"])
     assert path.stat().st_ino == inode and path.stat().st_nlink == 2
-    assert other.read_bytes() == path.read_bytes() and b"<!-- loopdoc:start -->" in other.read_bytes()
+    assert other.read_bytes() == path.read_bytes() and b"<!-- loopdoc:start " in other.read_bytes()
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "docs-README.md", "loop.json"], "no copy left behind"
 
 

@@ -239,7 +239,8 @@ def test_sphinx_theme_gets_docutils_nodes(hosts: dict[str, Build], theme: str) -
     assert re.search(r'<table class="(?=[^"]*\bdocutils\b)(?=[^"]*\bloopdoc-table\b)[^"]*">\s*<thead>', callbacks)
     assert "<col style" not in callbacks and 'id="cb-TrainEvalCallback"' in callbacks
     # notes and findings are admonitions the theme styles; nested phases are admonitions titled with the phase
-    assert re.search(r'<div class="admonition note">\s*<p class="admonition-title">Note</p>', body)
+    assert re.search(r'<div class="warning admonition">\s*<p class="admonition-title">LD302 \(warning\)</p>', body)
+    assert re.search(r'<div class="(admonition note|note admonition)">\s*<p class="admonition-title">LD401 \(info\)</p>', body)
     assert re.search(r'<div class="loopdoc-phase admonition" id="phase-fit-epoch-train-batch">\s*<p class="admonition-title">batch</p>', body)
     assert body.index('id="phase-fit-epoch-train-batch"') < body.index('id="phase-fit-epoch-train-batch-backward"')
     # internal links stay on the page; no raw HTML node: every id the links name exists
@@ -294,7 +295,7 @@ def test_sphinx_text_builder_gets_real_nodes(hosts: dict[str, Build]) -> None:
     assert "\nfit\n===\n" in text and "\nCallbacks\n=========\n" in text
     assert re.search(r'\| callback +\| order +\| flags off +\| defined in +\| runs at +\|', text)
     assert re.search(r'\| "TrainEvalCallback" +\| -10 +\| "run_valid=False" +\|', text)
-    assert "\nNote:\n" in text and "\nbatch:\n" in text and "\nbackward:\n" in text
+    assert "\nLD302 (warning): " in text and "\nbatch:\n" in text and "\nbackward:\n" in text
     assert '* **"before_batch"** · *filtered by* "run_train"' in text
     assert "<code>" not in text and "&lt;" not in text
 

@@ -8,12 +8,12 @@ import of ``loopdoc.a`` too (except by its own submodules, which Python runs aft
 
 The layers, lowest first; a module imports at module level only from its own layer or lower:
 
-0. ``loopdoc.errors``, ``loopdoc.paths``;
+0. ``loopdoc.errors``, ``loopdoc.paths``, ``loopdoc.interrupts``;
 1. the model, ``loopdoc.model`` (pure data, and reading it from JSON);
 2. the framework adapters, ``loopdoc.adapters`` (and ``loopdoc.limits``, ``loopdoc.usercode``,
-   ``loopdoc.sandbox``, which run the user's code for them);
-3. ``loopdoc.analysis``, ``loopdoc.rendering``, ``loopdoc.load``, ``loopdoc.git``, ``loopdoc.calls``,
-   ``loopdoc.doctree``, ``loopdoc.progress``, ``loopdoc.interrupts``;
+   ``loopdoc.sandbox``, which run the user's code for them, and ``loopdoc.calls``, ``--call``'s syntax);
+3. ``loopdoc.analysis``, ``loopdoc.rendering``, ``loopdoc.load``, ``loopdoc.git``, ``loopdoc.doctree``
+   (Sphinx's nodes), ``loopdoc.progress``;
 4. the entry points: the ``loopdoc`` package, ``cli``, ``mkdocs``, ``sphinx``, ``card``,
    ``publish``, ``resolve``, ``worker``, ``fastai``, ``render``, ``diff``, ``watch``, ``__main__``.
 
@@ -33,11 +33,11 @@ PACKAGE = ROOT / "loopdoc"
 FRAMEWORKS = ("fastai", "fastcore", "torch", "pytorch_lightning", "lightning", "transformers", "accelerate")
 
 LAYERS = {
-    0: ("loopdoc.errors", "loopdoc.paths"),
+    0: ("loopdoc.errors", "loopdoc.paths", "loopdoc.interrupts"),
     1: ("loopdoc.model",),
-    2: ("loopdoc.adapters", "loopdoc.limits", "loopdoc.usercode", "loopdoc.sandbox"),
-    3: ("loopdoc.analysis", "loopdoc.rendering", "loopdoc.templates", "loopdoc.load", "loopdoc.git", "loopdoc.calls",
-        "loopdoc.doctree", "loopdoc.progress", "loopdoc.interrupts"),
+    2: ("loopdoc.adapters", "loopdoc.limits", "loopdoc.usercode", "loopdoc.sandbox", "loopdoc.calls"),
+    3: ("loopdoc.analysis", "loopdoc.rendering", "loopdoc.templates", "loopdoc.load", "loopdoc.git", "loopdoc.doctree",
+        "loopdoc.progress"),
     4: ("loopdoc", "loopdoc.cli", "loopdoc.mkdocs", "loopdoc.sphinx", "loopdoc.card", "loopdoc.publish", "loopdoc.resolve",
         "loopdoc.worker", "loopdoc.fastai", "loopdoc.render", "loopdoc.diff", "loopdoc.__main__", "loopdoc.watch"),
 }

@@ -28,6 +28,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ...calls import call_expression
 from ...errors import LoadError, UsageError
 
 # The Learner methods that run a loop. Listed so that `--call "export()"` cannot write
@@ -72,12 +73,7 @@ def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tup
         UsageError: not a call, not a call on the learner itself, an unknown method,
             ``*args``/``**kwargs``, or an argument that fails to evaluate (the message names it).
     """
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
-    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
+    node = call_expression(text)
     if isinstance(node.func, ast.Attribute) and not isinstance(node.func.value, ast.Name):
         raise UsageError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
