@@ -21,6 +21,10 @@ from .base import Adapter, Wording
 
 GROUP = "loopdoc.frameworks"
 BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER", "transformers": "loopdoc.adapters.transformers:ADAPTER"}
+BUILTIN_WORDING = {"fastai": "loopdoc.adapters.fastai.wording:WORDING",
+                   "transformers": "loopdoc.adapters.transformers.wording:WORDING"}
+"""Where a built-in adapter's ``Wording`` is, so that rendering a saved model imports that module alone (an
+adapter package's ``__init__`` imports its adapter lazily); it is the same object as the adapter's ``wording``."""
 
 
 def _load(target: str) -> Adapter:
@@ -98,5 +102,8 @@ def wording(name: str) -> Wording:
     Returns:
         The wording.
     """
+    if name in BUILTIN_WORDING:
+        words: Wording = _load(BUILTIN_WORDING[name])  # type: ignore[assignment]
+        return words
     found = adapter(name)
     return found.wording if found is not None else Wording(name)

@@ -224,8 +224,9 @@ def test_compact_is_the_default_and_short(synth: Loop) -> None:
     assert "3. `Recorder` (order 50) — Callback that registers statistics" in compact
     assert "<summary>Who runs where: 3 callbacks × 29 events</summary>" in compact
     assert "Columns: the callbacks numbered above, in run order." in compact
-    assert "<summary>The whole loop:" in compact and "      - **batch** ↻ `for each batch of self.dl (dls.train)`" in compact
-    assert "        - `after_batch` *(run_train)*: `TrainEvalCallback`, `Recorder`" in compact
+    assert "<summary>The whole loop:" in compact and "      - <strong>batch</strong> ↻ <code>for each batch of self.dl (dls.train)</code>" in compact
+    assert ("        - <code>after&#95;batch</code> <em>(run&#95;train)</em>: <code>TrainEvalCallback</code>, "
+            "<code>Recorder</code>") in compact  # raw-HTML-safe inside <details> (python-markdown leaves it unparsed)
     assert compact.count("<details>") == compact.count("</details>") == 2
     # Every callback and every event of the loop is still there.
     for cb in synth.callbacks:

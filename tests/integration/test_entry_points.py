@@ -419,18 +419,13 @@ def _in_text(text: str, event: str) -> list[str]:
     return [] if listed.startswith("-") else [name.split(" (")[0] for name in listed.split(", ")]
 
 
-def _in_markdown(text: str, event: str) -> list[str]:
-    """The callbacks the Markdown lists at the first place of ``event`` (its handler list items)."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"- **`{event}`**"))
-    names = []
-    for line in lines[start + 1:]:
-        if line.startswith("- ") or line.startswith("#"):
-            break
-        m = re.match(r"  - `([^`]+)` → ", line)
-        if m:
-            names.append(m.group(1))
-    return names
+def _in_card(text: str, event: str) -> list[str]:
+    """The callbacks a compact card's whole-loop list names at the first place of ``event``
+    (``- <code>after&#95;create</code>: <code>A</code>, <code>B</code>``; ``–`` for none)."""
+    shown = f"<code>{html.escape(event).replace('_', '&#95;')}</code>"
+    line = next(line for line in text.splitlines() if line.strip().startswith(f"- {shown}"))
+    listed = line.split(":", 1)[1]
+    return [html.unescape(name) for name in re.findall(r"<code>([^<]+)</code>", listed)]
 
 
 def _in_html(page: str, anchor: str) -> list[str]:
@@ -455,7 +450,7 @@ def test_late_add_is_never_at_after_create():
     pages = {"mkdocs page": (mk_site / _page(index) / "index.html").read_text(encoding="utf-8"),
              "sphinx page": (sphinx_folder / f"{_page(index)}.html").read_text(encoding="utf-8")}
     listed = {"show": _in_text(cli_show(LATE).result(), "after_create"), "show_training_loop": _in_text(printed, "after_create"),
-              "card": _in_markdown(cli_card(LATE).result()[1], "after_create"),
+              "card": _in_card(cli_card(LATE).result()[1], "after_create"),
               **{name: _in_html(page, "create-after_create") for name, page in pages.items()}}
     assert listed == dict.fromkeys(listed, ["TrainEvalCallback"])
     assert "Late" in _in_text(printed, "before_fit") and "Late" in _in_html(pages["mkdocs page"], "fit-before_fit")

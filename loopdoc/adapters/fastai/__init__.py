@@ -5,9 +5,21 @@
 ``recorder`` (``loopdoc trace``), ``creation`` (``after_create`` observed while loading),
 ``pickles`` (``learn.export()`` files), ``wording`` (event descriptions and labels),
 ``notebook`` (``Learner.show_training_loop``), ``facts`` and ``rules`` (``loopdoc check``'s facts and
-fastai's own rules). Importing this package imports no fastai.
+fastai's own rules). Importing this package imports no fastai, and not even ``adapter`` until ``ADAPTER`` is
+asked for (``loopdoc.adapters.registry.wording`` imports ``wording`` alone to render a saved model).
 """
 
-from .adapter import ADAPTER, FastaiAdapter
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ADAPTER", "FastaiAdapter"]
+
+
+def __getattr__(name: str) -> Any:
+    """``ADAPTER`` and ``FastaiAdapter``, imported from ``.adapter`` on first use (PEP 562)."""
+    if name in __all__:
+        from . import adapter
+
+        return getattr(adapter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

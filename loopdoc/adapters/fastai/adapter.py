@@ -101,13 +101,16 @@ class FastaiAdapter:
             trainer: the ``Learner`` the model was built from.
             loop: the model (from ``loop``).
             namespace: names a ``--call``'s arguments may use.
-            observation: what ``watch`` saw while the learner was built (a ``creation.Creation``), or ``None``.
+            observation: what ``watch`` saw while the learner was built (a ``creation.Creation``), or ``None``: then
+                what ``creation.watch_always`` saw (the notebook patch), if anything.
 
         Returns:
             The facts: fastai's event list and renames, each callback's members and where it was attached.
         """
         from .facts import lint_facts
 
+        if observation is None:
+            observation = observed(trainer)  # as in ``loop``: a learner built after `import loopdoc.fastai`
         return lint_facts(trainer, loop, namespace, observation)
 
     def trace(self, trainer: Any, static: Loop, call: str, namespace: dict[str, Any], batches: int) -> Trace:

@@ -8,6 +8,18 @@ unwritten, while loading), ``wording`` (event descriptions, names that are not e
 EarlyStoppingCallback's failures). Importing this package imports no transformers.
 """
 
-from .adapter import ADAPTER, TransformersAdapter
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ADAPTER", "TransformersAdapter"]
+
+
+def __getattr__(name: str) -> Any:
+    """``ADAPTER`` and ``TransformersAdapter``, imported from ``.adapter`` on first use (PEP 562), so that reading
+    ``.wording`` alone (rendering a saved model) imports nothing else of the adapter."""
+    if name in __all__:
+        from . import adapter
+
+        return getattr(adapter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
