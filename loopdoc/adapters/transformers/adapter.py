@@ -7,6 +7,7 @@ needs when called, after the user's code has built its ``Trainer``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import weakref
 from typing import Any
@@ -119,8 +120,10 @@ class TransformersAdapter:
         from .recorder import run_trace
 
         with contextlib.redirect_stdout(sys.stderr):  # PrinterCallback prints; stdout may be the output
-            return run_trace(trainer, call, namespace, batches, loaded_from=static.learner.loaded_from,
-                             at_init=_observed(trainer))
+            trace = run_trace(trainer, call, namespace, batches, loaded_from=static.learner.loaded_from,
+                              at_init=_observed(trainer))
+        # the capped run's model keeps the static model's check findings (the same callbacks and arguments)
+        return dataclasses.replace(trace, loop=dataclasses.replace(trace.loop, findings=static.findings))
 
     def facts(self, trainer: Any, loop: Loop, namespace: dict[str, Any], observation: Any = None) -> LintFacts:
         """The ``LintFacts`` of ``loop`` for ``loopdoc check`` (``facts.lint_facts``).
