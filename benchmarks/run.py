@@ -1,6 +1,6 @@
 """loopdoc's speed, each figure against the floor it cannot go below. ``make bench`` runs it.
 
-    python benchmarks/run.py [--repeats N] [--only startup,learner,mkdocs,scaling]
+    python benchmarks/run.py [--repeats N] [--only startup,learner,hf,mkdocs,scaling]
 
 Each comparison runs both commands in this one run, interleaved (A, B, A, B, …) after one
 warm-up each, and prints the median and the spread (min–max) of each and the ratio of the
@@ -15,6 +15,9 @@ medians against its goal:
   ``__main__`` block (``runpy.run_path(..., run_name="bench")``: it builds the same Trainer, LightningModule and
   DataModule and trains nothing; importing Lightning is the unavoidable cost). Goal ≤ 1.10×. Skipped, with a
   message, when ``pytorch_lightning`` is not installed.
+- hf: ``loopdoc render examples/hf_callbacks.py -o x.html`` against ``python examples/hf_callbacks.py``
+  (importing torch and transformers and building the ``Trainer``). Goal ≤ 1.10×. Skipped, with a
+  message, when transformers is not installed.
 - mkdocs: ``mkdocs build`` of 20 pages embedding the same learner against a build of one
   such page (the plugin imports a learner once per build). Goal ≤ 1.3×. Skipped, with a
   message, when the loopdoc mkdocs plugin is not installed.
@@ -44,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SECTIONS = ("startup", "learner", "lightning", "mkdocs", "scaling")
+SECTIONS = ("startup", "learner", "lightning", "hf", "mkdocs", "scaling")
 
 
 PYCACHE: dict[str, str] = {}  # PYTHONPYCACHEPREFIX: set by main() to a temporary folder
@@ -56,7 +59,7 @@ def run_once(cmd: list[str], cwd: Path) -> float:
     Bytecode is cached as in an installed package (the warm-up run writes it), in a
     temporary folder (``PYTHONPYCACHEPREFIX``) rather than in the repository.
     """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | PYCACHE
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | PYCACHE | {"HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
@@ -109,6 +112,15 @@ def lightning(repeats: int, tmp: Path) -> None:
     compare("lightning: render a Lightning training script", (f"loopdoc render {example} -o x.html",
                                                               [PY, "-m", "loopdoc", "render", example, "-o", str(tmp / "x.html")]),
             (f"python {example} (its objects, no fit)", [PY, "-c", build]), max(3, repeats // 2), 1.10)
+
+
+def hf(repeats: int, tmp: Path) -> None:
+    if importlib.util.find_spec("transformers") is None:
+        print("\n## hf\n  transformers not installed — skipped")
+        return
+    compare("hf: render a Hugging Face Trainer file", ("loopdoc render examples/hf_callbacks.py -o x.html",
+                                                       [PY, "-m", "loopdoc", "render", "examples/hf_callbacks.py", "-o", str(tmp / "x.html")]),
+            ("python examples/hf_callbacks.py", [PY, "examples/hf_callbacks.py"]), max(3, repeats // 2), 1.10)
 
 
 def mkdocs(repeats: int, tmp: Path) -> None:

@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "afterwards).")
     t.add_argument("spec", metavar="SPEC", help="learner.py[:ATTR] or package.module[:ATTR]")
     t.add_argument("--call", metavar="CALL", default=None,
-                   help="the call to run (default: the framework's own: fastai fit(1); Lightning fit with the module's objects)")
+                   help="the call to run (default: the framework's own: fit(1) for fastai; Lightning: fit with the module's "
+                        "objects; train() for a Hugging Face Trainer)")
     t.add_argument("--batches", type=int, default=3, metavar="N", help="at most N batches per batch loop (default: 3)")
     t.add_argument("-o", "--output", default="-", metavar="OUT",
                    help="output file (format from its extension: .html, .md, .json, .txt); default - (text to stdout)")

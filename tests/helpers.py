@@ -6,7 +6,8 @@ level (``tests/model``, ``tests/rendering`` and ``tests/analysis`` import it wit
 blocked: ``tests/integration/test_framework_free.py``).
 
 The spec lists: ``EXAMPLES`` (the fastai examples, a fixed list plus whatever else is in
-``examples/``), ``LEARNERS`` (the fastai learner fixtures); a new framework adds its own
+``examples/``), ``HF_EXAMPLES`` (the Hugging Face Trainer's, ``examples/hf_*.py``), ``LEARNERS`` (the fastai
+learner fixtures); a new framework adds its own
 lists here (and to ``SPECS``), which is all the every-entry-point test needs.
 """
 
@@ -51,8 +52,20 @@ LIGHTNING_EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "exa
 LEARNERS = sorted(p.relative_to(ROOT).as_posix() for p in (FIXTURES / "learners").glob("*.py"))
 """The fastai learner fixtures (``tests/fixtures/learners``)."""
 
+HF_EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("hf_*.py"))
+"""The Hugging Face Trainer examples (``examples/hf_*.py``; their golden files are in ``tests/golden`` too)."""
+
 SPECS = EXAMPLES + LEARNERS
 """Every learner spec the every-entry-point test documents."""
+
+
+def spec_param(spec: str) -> Any:
+    """``spec`` as a ``pytest.param`` carrying the marker of the framework it loads (``transformers`` for
+    ``examples/hf_*.py``; none otherwise: the fixtures that load fastai mark their tests themselves)."""
+    import pytest
+
+    marks = [pytest.mark.transformers] if spec in HF_EXAMPLES else []
+    return pytest.param(spec, marks=marks, id=spec)
 
 DIFF = "tests/fixtures/diff"
 DIFF_CASES = ("added", "removed", "order", "tie", "reordered", "run_valid", "doc", "learner", "lines")

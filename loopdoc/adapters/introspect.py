@@ -19,6 +19,7 @@ from typing import Any
 
 from ..model.loop import Handler, SourceLocation
 from ..paths import display_path
+from .base import Member
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -521,3 +522,72 @@ def callback_ids(ordered: list[Any]) -> dict[int, str]:
         taken.add(candidate)
         ids[id(cb)] = candidate
     return ids
+
+
+# --- what a user's callback defines (loopdoc check) -----------------------------------------------------------------
+
+
+def user_members(cb: Any, cls: type, users: list[type]) -> tuple[Member, ...]:
+    """The attributes ``cb``'s user classes define (the binding Python uses for each name) and its instance attributes.
+
+    ``users`` are the classes of ``cb``'s MRO that ``user_class`` accepts, most derived first.
+
+    Names starting with ``_`` are left out. ``referenced`` is whether another function of those
+    classes, or an instance function, names the attribute in its code.
+    """
+    values: dict[str, tuple[type | None, Any]] = {}
+    for klass in users:
+        for name, value in list(vars(klass).items()):
+            if name.startswith("_") or name in values:
+                continue
+            if next((k for k in cls.__mro__ if name in vars(k)), None) is klass:  # the binding Python uses
+                values[name] = (klass, value)
+    own = get(cb, "__dict__")
+    for name, value in list(own.items()) if isinstance(own, dict) else []:
+        if isinstance(name, str) and not name.startswith("_"):
+            values[name] = (None, value)
+    codes = {name: code_names(value) for name, (_, value) in values.items() if _has_code(value)}
+    members = []
+    for name, (klass, value) in sorted(values.items()):
+        referenced = any(name in names for other, names in codes.items() if other != name)
+        members.append(_member(name, klass, value, cls, referenced))
+    return tuple(members)
+
+
+def _member(name: str, klass: type | None, value: Any, cls: type, referenced: bool) -> Member:
+    """One ``Member``: where it is bound (the class body statement, else a function's ``def``) and what it holds."""
+    if isinstance(value, (staticmethod, classmethod)):
+        is_callable = True
+    elif isinstance(value, property):
+        is_callable = False
+    else:
+        try:
+            is_callable = callable(value)
+        except Exception:
+            is_callable = False
+    source, column = None, None
+    if klass is not None:
+        source, column = class_members(klass).get(name, (None, None))
+    if source is None and is_callable:
+        fn = underlying(value.__func__ if isinstance(value, (staticmethod, classmethod)) else value)
+        code = get(fn, "__code__")
+        source = location(code.co_filename, code.co_firstlineno) if code is not None and hasattr(code, "co_filename") else None
+    plain = value is None or isinstance(value, (bool, int, float, str))
+    return Member(
+        name=name,
+        owner=klass.__qualname__ if klass is not None else cls.__name__,
+        defined_by=qualified(klass) if klass is not None else None,
+        callable=is_callable,
+        source=source,
+        column=column,
+        referenced=referenced,
+        value=safe_repr(value) if plain else None,
+    )
+
+
+def _has_code(value: Any) -> bool:
+    """Whether ``value`` is a function-like attribute whose code may name other attributes (not an arbitrary object)."""
+    import functools
+    import types
+
+    return isinstance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod, property, functools.partial))

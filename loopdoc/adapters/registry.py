@@ -20,8 +20,10 @@ from typing import Any
 from .base import Adapter, Wording
 
 GROUP = "loopdoc.frameworks"
-BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER", "lightning": "loopdoc.adapters.lightning:ADAPTER"}
-BUILTIN_WORDING = {"fastai": "loopdoc.adapters.fastai.wording:WORDING", "lightning": "loopdoc.adapters.lightning.wording:WORDING"}
+BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER", "lightning": "loopdoc.adapters.lightning:ADAPTER",
+           "transformers": "loopdoc.adapters.transformers:ADAPTER"}
+BUILTIN_WORDING = {"fastai": "loopdoc.adapters.fastai.wording:WORDING", "lightning": "loopdoc.adapters.lightning.wording:WORDING",
+                   "transformers": "loopdoc.adapters.transformers.wording:WORDING"}
 """Where a built-in adapter's ``Wording`` is, so that rendering a saved model imports that module alone (an
 adapter package's ``__init__`` imports its adapter lazily); it is the same object as the adapter's ``wording``."""
 

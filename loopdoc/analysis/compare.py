@@ -30,8 +30,9 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     (a fit cancelled by ``EarlyStoppingCallback``: later epochs never ran) or under which some
     event never fired, saying who raised it where and what it skipped; then events the model
     has that never fired (cancel events, ``after_cancel_*``, are expected not to, unless
-    something cancelled); callbacks the model lists at an event that never ran there (why, in
-    the framework's words: ``words.never_ran``); callbacks that ran where the model does not
+    something cancelled, and so are the events of a phase the model says runs only under a
+    ``condition``); callbacks the model lists at an event that never ran there (why, in the
+    framework's words: ``words.never_ran``); callbacks that ran where the model does not
     list them; callbacks that ran only once at an event that fired more often. The ``create``
     phase fired when the trainer was built, before the run, and is not compared.
 
@@ -44,6 +45,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     """
     static = static_events(trace.loop)
     observed = trace.event_map()
+    conditional = conditional_paths(trace.loop)
     out = _cancellations(trace, static, observed, words)
     for key, expected in static.items():
         path, ev = key
@@ -52,7 +54,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
         where = f"{'/'.join(path)}:{ev}"
         seen = observed.get(key)
         if seen is None:
-            if not ev.startswith("after_cancel_"):
+            if not ev.startswith("after_cancel_") and path not in conditional:
                 out.append(f"{where} never fired")
             continue
         ran = {h.callback: h for h in seen.handlers}
@@ -67,6 +69,31 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     for key in observed:
         if key not in static:
             out.append(f"{'/'.join(key[0])}:{key[1]} fired but is not in the static model")
+    return out
+
+
+def conditional_paths(loop: Loop) -> set[tuple[str, ...]]:
+    """The keyed paths (as ``Loop.iter_events(keyed=True)`` gives them) of every phase that has a ``condition``,
+    and of every phase inside one: their events may rightly never fire in a run.
+
+    Args:
+        loop: the model.
+
+    Returns:
+        The paths, the top-level phase named by its ``Loop.top_keys`` key.
+    """
+    out: set[tuple[str, ...]] = set()
+
+    def walk(phase: Phase, path: tuple[str, ...], inside: bool) -> None:
+        inside = inside or phase.condition is not None
+        if inside:
+            out.add(path)
+        for child in phase.children:
+            if isinstance(child, Phase):
+                walk(child, (*path, child.name), inside)
+
+    for key, phase in zip(loop.top_keys(), loop.phases, strict=True):
+        walk(phase, (key,), False)
     return out
 
 

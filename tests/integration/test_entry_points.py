@@ -339,6 +339,14 @@ def test_cli_show(spec):
 def test_cli_trace_embeds_the_static_loop_of_its_call(spec):
     trace = load_json(str(cli_trace(spec).result()))
     assert isinstance(trace, Trace)
+    if trace.loop.framework.name == "transformers":
+        # The Trainer's trace embeds the static model of the capped call it really ran (max_steps=--batches, output_dir
+        # in a temporary folder: its counts and conditions differ), saying so in its first note; the rest is the same.
+        static = ref_traced(spec)
+        assert trace.loop.notes[0].startswith("Traced run: ")
+        assert (trace.loop.callbacks, trace.loop.call, trace.loop.findings) == (static.callbacks, static.call, static.findings)
+        assert {e.name for _, e in trace.loop.iter_events()} <= {e.name for _, e in static.iter_events()}
+        return
     assert trace.loop == ref_traced(spec)
 
 

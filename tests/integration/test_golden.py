@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT, spec_param
 
 from loopdoc.model import load_json
 from loopdoc.render import render
@@ -29,7 +29,7 @@ def saved_models(cli_models) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("fmt", ["json", "html", "md", "txt", "svg"])
-@pytest.mark.parametrize("spec", EXAMPLES)
+@pytest.mark.parametrize("spec", [spec_param(spec) for spec in EXAMPLES])
 def test_golden(saved_models, spec, fmt):
     actual = render(load_json(str(saved_models[spec])), fmt)
     golden = GOLDEN / f"{Path(spec).stem}.{fmt}"

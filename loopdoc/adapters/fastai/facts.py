@@ -24,18 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...model.loop import Loop
-from ..base import CallbackFacts, LintFacts, Member, Renamed
-from ..introspect import (
-    class_members,
-    class_position,
-    code_names,
-    get,
-    location,
-    qualified,
-    safe_repr,
-    underlying,
-    user_class,
-)
+from ..base import CallbackFacts, LintFacts, Renamed
+from ..introspect import class_position, get, qualified, user_class, user_members
 from .creation import Creation, at_create_ids
 
 FRAMEWORK_MODULES = ("fastai", "fastcore", "fasttransform", "torch", "plum")
@@ -134,69 +124,13 @@ def _callback_facts(cb_id: str, cb: Any, base: type, events: tuple[str, ...], cr
         column=position[1] if position else None,
         added_at=added[0] if added else None,
         added_column=added[1] if added else None,
-        members=_members(cb, cls, users),
+        members=user_members(cb, cls, users),
         extra={
             "name": name if isinstance(name, str) else None,
             "transform": any(qualified(k) in TRANSFORMS for k in mro),
             "at_create": id(cb) in received,
             "handles": _handles(cb, cls, base, events),
         },
-    )
-
-
-def _members(cb: Any, cls: type, users: list[type]) -> tuple[Member, ...]:
-    """The attributes ``cb``'s user classes define (the binding Python uses for each name) and its instance attributes.
-
-    Names starting with ``_`` are left out. ``referenced`` is whether another function of those
-    classes, or an instance function, names the attribute in its code.
-    """
-    values: dict[str, tuple[type | None, Any]] = {}
-    for klass in users:
-        for name, value in list(vars(klass).items()):
-            if name.startswith("_") or name in values:
-                continue
-            if next((k for k in cls.__mro__ if name in vars(k)), None) is klass:  # the binding Python uses
-                values[name] = (klass, value)
-    own = get(cb, "__dict__")
-    for name, value in list(own.items()) if isinstance(own, dict) else []:
-        if isinstance(name, str) and not name.startswith("_"):
-            values[name] = (None, value)
-    codes = {name: code_names(value) for name, (_, value) in values.items() if _has_code(value)}
-    members = []
-    for name, (klass, value) in sorted(values.items()):
-        referenced = any(name in names for other, names in codes.items() if other != name)
-        members.append(_member(name, klass, value, cls, referenced))
-    return tuple(members)
-
-
-def _member(name: str, klass: type | None, value: Any, cls: type, referenced: bool) -> Member:
-    """One ``Member``: where it is bound (the class body statement, else a function's ``def``) and what it holds."""
-    if isinstance(value, (staticmethod, classmethod)):
-        is_callable = True
-    elif isinstance(value, property):
-        is_callable = False
-    else:
-        try:
-            is_callable = callable(value)
-        except Exception:
-            is_callable = False
-    source, column = None, None
-    if klass is not None:
-        source, column = class_members(klass).get(name, (None, None))
-    if source is None and is_callable:
-        fn = underlying(value.__func__ if isinstance(value, (staticmethod, classmethod)) else value)
-        code = get(fn, "__code__")
-        source = location(code.co_filename, code.co_firstlineno) if code is not None and hasattr(code, "co_filename") else None
-    plain = value is None or isinstance(value, (bool, int, float, str))
-    return Member(
-        name=name,
-        owner=klass.__qualname__ if klass is not None else cls.__name__,
-        defined_by=qualified(klass) if klass is not None else None,
-        callable=is_callable,
-        source=source,
-        column=column,
-        referenced=referenced,
-        value=safe_repr(value) if plain else None,
     )
 
 
@@ -216,14 +150,6 @@ def _handles(cb: Any, cls: type, base: type, events: tuple[str, ...]) -> tuple[s
         if isinstance(value, (staticmethod, classmethod)) or (value is not None and not isinstance(value, property) and _callable(value)):
             out.append(event)
     return tuple(out)
-
-
-def _has_code(value: Any) -> bool:
-    """Whether ``value`` is a function-like attribute whose code may name other attributes (not an arbitrary object)."""
-    import functools
-    import types
-
-    return isinstance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod, property, functools.partial))
 
 
 def _callable(value: Any) -> bool:
