@@ -480,7 +480,8 @@ def test_contents_sidebar_and_folded_contents_on_a_phone(visit, pages):
 
 # Per framework: a batch-loop event to jump to, an epoch phase to fold, an event of fit whose first handler links to a card.
 ANCHORS = {"fastai": ("before_batch", "phase-fit-epoch", "fit-before_fit"),
-           "lightning": ("on_train_batch_start", "phase-fit-train-epoch", "fit-setup")}
+           "lightning": ("on_train_batch_end", "phase-fit-train-epoch", "fit-setup"),  # an event with handlers: a targeted quiet one shows
+           "transformers": ("on_step_end", "phase-train-epoch", "train-on_train_begin")}
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
