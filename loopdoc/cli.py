@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
     """
     parser = _Parser(prog="loopdoc",
-                     description="Document a fastai training loop: phases, events and the callbacks that run at each.")
+                     description="Document a training loop (fastai, PyTorch Lightning, Hugging Face Trainer): "
+                                 "phases, events and the callbacks that run at each.")
     parser.add_argument("--version", action="version", version=f"loopdoc {__version__}")
     parser.add_argument("--debug", action="store_true", dest="debug_top", help="show the full traceback on error")
     common = argparse.ArgumentParser(add_help=False)
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow the output to be a .py file (an input of the command is refused even so)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
 
-    p = sub.add_parser("render", parents=[common, loading, quieting, force], help="write the loop as HTML, Markdown, JSON or text")
+    p = sub.add_parser("render", parents=[common, loading, quieting, force], help="write the loop as HTML, Markdown, JSON, text or an SVG matrix")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
