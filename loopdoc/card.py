@@ -439,13 +439,14 @@ def card_command(spec: str, card: str, *, call: str | None = None, check: bool =
     names = [loop.framework.name, *loop.versions]
     image_stale = asset is not None and image is not None and not _current_file(asset.path, image, names)
     if check:
+        again = _again(spec, card, call=call, title=title, source_url=source_url, mode=mode, assets=assets)
         if update.action == "inserted":
-            return CardResult(update.action, True, f"{card}: no loopdoc section; run loopdoc card {spec} {card}")
+            return CardResult(update.action, True, f"{card}: no loopdoc section; run {again}")
         if update.changed:
-            return CardResult(update.action, True, f"{card}: the loopdoc section is stale; run loopdoc card {spec} {card}")
+            return CardResult(update.action, True, f"{card}: the loopdoc section is stale; run {again}")
         if image_stale and asset is not None:
             return CardResult("updated", True, f"{card}: the matrix image {asset.path} is missing or stale; "
-                                               f"run loopdoc card {spec} {card}")
+                                               f"run {again}")
         return CardResult(update.action, True, f"{card}: the loopdoc section is current")
     if image_stale and asset is not None and image is not None:
         write_asset(image, asset)  # first: the card never shows an image that is not there
@@ -463,6 +464,18 @@ def _current_file(path: Path, text: str, names: list[str]) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return old == text or strip_local_versions(old, names) == strip_local_versions(text, names)
+
+
+def _again(spec: str, card: str, **given: str | None) -> str:
+    """The ``loopdoc card`` command that writes what ``--check`` compared: the spec, the card and the options given on
+    the command line (the others come from the card's marker again), quoted for a POSIX shell."""
+    import shlex
+
+    words = ["loopdoc", "card", spec, card]
+    for name, value in given.items():
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", value]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _precheck(text: str, card: str) -> None:

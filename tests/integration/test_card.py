@@ -167,6 +167,9 @@ def test_check_exit_codes_and_writes_nothing(tmp_path: Path, capsys: pytest.Capt
     assert main(["card", SYNTH, str(card), "--check"]) == 1
     assert "is stale" in capsys.readouterr().err
     assert card.read_text(encoding="utf-8") == stale
+    # The command it suggests writes what was checked: the options given are repeated.
+    assert main(["card", SYNTH, str(card), "--check", "--title", "The loop", "--mode", "full"]) == 1
+    assert capsys.readouterr().err.rstrip().endswith(f"run loopdoc card {SYNTH} {card} --title 'The loop' --mode full")
 
 
 def test_call_is_passed_to_the_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synth: Loop) -> None:
