@@ -135,7 +135,8 @@ def run_user_code(fn: Callable[[], T], where: str, user: Path | None, doing: str
         file = user_path(e.filename) if e.filename else where
         raise LoadError(f"{file}{line}: syntax error: {one_line(str(e.msg))}{suffix}") from e
     except SystemExit as e:
-        raise LoadError(f"{where}: called sys.exit({one_line(repr(e.code))}) {doing or 'while loading'}") from e
+        raise LoadError(f"{_user_frame(e, where, user)}: called sys.exit({one_line(repr(e.code))}) "
+                        f"{doing or 'while loading'}") from e
     except BaseException as e:
         raise LoadError(f"{_user_frame(e, where, user)}: {type(e).__name__}: {first_line(e)}{suffix}") from e
 

@@ -148,14 +148,14 @@ CASES = {
     "syntax-error": Case(["render", "{fx}/syntax_error.py", "-o", "{out}"], 4,
                          ("syntax_error.py:5", "syntax error", "never closed")),
     "raises": Case(["render", "{fx}/raises.py", "-o", "{out}"], 4, ("raises.py:5", "ValueError", "'fast'")),
-    "sys-exit": Case(["render", "{fx}/exits.py", "-o", "{out}"], 4, ("exits.py", "sys.exit(3)")),
+    "sys-exit": Case(["render", "{fx}/exits.py", "-o", "{out}"], 4, ("exits.py:5", "sys.exit(3)")),
     "show-sys-exit": Case(["show", "{fx}/exits.py"], 4, ("exits.py", "sys.exit(3)")),
     "no-such-module": Case(["render", "no_such_module_xyz", "-o", "{out}"], 4, ("no_such_module_xyz", "no such module")),
     "no-such-submodule": Case(["render", "learnerpkg.nope", "-o", "{out}"], 4, ("learnerpkg.nope", "no such module")),
     "module-raises": Case(["render", "learnerpkg.broken", "-o", "{out}"], 4,
                           ("learnerpkg/broken.py:5", "RuntimeError", "database not reachable")),
     "attr-raises": Case(["render", "{fx}/attrs.py:raises", "-o", "{out}"], 4, ("attrs.py:", "ValueError: boom", "raises()")),
-    "attr-exits": Case(["render", "{fx}/attrs.py:exits", "-o", "{out}"], 4, ("attrs.py:exits", "sys.exit('no GPU')")),
+    "attr-exits": Case(["render", "{fx}/attrs.py:exits", "-o", "{out}"], 4, ("attrs.py:23", "sys.exit('no GPU')", "exits()")),
     # LearnerNotFound (3): loaded, but no single Learner. A file that imports no framework is told every installed
     # adapter's trainer: "no trainer (fastai Learner, lightning Trainer)" (loopdoc.load._noun).
     "no-learner": Case(["render", "{fx}/no_learner.py", "-o", "{out}"], 3,
