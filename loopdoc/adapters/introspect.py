@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.abc
+import importlib.util
 import inspect
 import linecache
 import math
 import numbers
 import re
-from types import CodeType, MethodType
+import sys
+from collections.abc import Callable
+from types import CodeType, MethodType, ModuleType
 from typing import Any
 
 from ..model.loop import Handler, SourceLocation
@@ -591,3 +595,31 @@ def _has_code(value: Any) -> bool:
     import types
 
     return isinstance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod, property, functools.partial))
+
+
+# --- import hooks -----------------------------------------------------------------------------------------------
+
+
+class AfterImport(importlib.abc.MetaPathFinder):
+    """An import hook (``sys.meta_path``) that calls ``then(module)`` right after the module ``name`` has been executed by
+    its normal loader, once; an adapter uses it to wrap its framework's classes without importing the framework first."""
+
+    def __init__(self, name: str, then: Callable[[ModuleType], None]):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        """The module's normal spec, its loader made to call ``then`` after executing it (``None`` for other modules)."""
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once, and not for the lookup below
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module, then = spec.loader.exec_module, self.then
+
+        def exec_then(module: ModuleType) -> None:
+            exec_module(module)
+            then(module)
+
+        spec.loader.exec_module = exec_then  # type: ignore[method-assign]
+        return spec

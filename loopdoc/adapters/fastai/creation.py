@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.abc
-import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from ...model.loop import SourceLocation
-from ..introspect import caller_position
+from ..introspect import AfterImport, caller_position
 
 Position = tuple[SourceLocation, "int | None"]
 """A place in the user's code: its location and 1-based column (``None`` when unknown)."""
@@ -98,7 +96,7 @@ def watch_creation() -> Iterator[dict[int, Creation]]:
     if "fastai.learner" in sys.modules:
         patch(sys.modules["fastai.learner"])
     else:
-        hook = _AfterImport("fastai.learner", patch)
+        hook = AfterImport("fastai.learner", patch)
         sys.meta_path.insert(0, hook)
     try:
         yield created
@@ -127,25 +125,3 @@ def observed(learn: Any) -> Creation | None:
     """What ``watch_always`` saw of ``learn`` being built (a ``Creation``), or ``None`` (built before it watched)."""
     return None if _SEEN is None else _SEEN.get(id(learn))
 
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``then(module)`` right after the module ``name`` has been executed by its normal loader."""
-
-    def __init__(self, name: str, then: Callable[[ModuleType], None]):
-        self.name, self.then = name, then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once, and not for the lookup below
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module, then = spec.loader.exec_module, self.then
-
-        def exec_then(module: ModuleType) -> None:
-            exec_module(module)
-            then(module)
-
-        spec.loader.exec_module = exec_then  # type: ignore[method-assign]
-        return spec

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.abc
-import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from ..introspect import AfterImport
 from .lib import TRAINER_MODULES
 
 
@@ -46,7 +45,7 @@ def watch_trainers() -> Iterator[dict[int, Observed]]:
     """
     seen: dict[int, Observed] = {}
     restore: list[tuple[type, Any]] = []
-    hooks: list[_AfterImport] = []
+    hooks: list[AfterImport] = []
 
     def patch(module: ModuleType) -> None:
         cls = getattr(module, "Trainer", None)
@@ -68,7 +67,7 @@ def watch_trainers() -> Iterator[dict[int, Observed]]:
         if name in sys.modules:
             patch(sys.modules[name])
         else:
-            hook = _AfterImport(name, patch)
+            hook = AfterImport(name, patch)
             hooks.append(hook)
             sys.meta_path.insert(0, hook)
     try:
@@ -80,26 +79,3 @@ def watch_trainers() -> Iterator[dict[int, Observed]]:
         for cls, original in restore:
             cls.__init__ = original
 
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``then(module)`` right after the module ``name`` has been executed by its normal loader."""
-
-    def __init__(self, name: str, then: Callable[[ModuleType], None]):
-        self.name, self.then = name, then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        """Find ``fullname`` as the other finders would; for ``self.name``, run ``then`` after its loader executes it."""
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once, and not for the lookup below
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module, then = spec.loader.exec_module, self.then
-
-        def exec_then(module: ModuleType) -> None:
-            exec_module(module)
-            then(module)
-
-        spec.loader.exec_module = exec_then  # type: ignore[method-assign]
-        return spec

@@ -25,15 +25,13 @@ Imports Lightning only inside functions.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import re
-import types
 from typing import Any
 
 from ...model.loop import Loop
-from ..base import CallbackFacts, LintFacts, Member, Renamed
-from ..introspect import class_members, class_position, code_names, get, location, qualified, safe_repr, underlying, user_class
+from ..base import CallbackFacts, LintFacts, Renamed
+from ..introspect import class_position, qualified, user_class, user_members
 from .lib import Lightning, package_of
 from .wording import HOOKS, REMOVED_HOOKS
 
@@ -122,7 +120,7 @@ def _callback_facts(cb_id: str, obj: Any, lib: Lightning, method: str) -> Callba
     # a Callback of either package (a `pytorch_lightning` callback in a `lightning.pytorch` Trainer is called alike)
     is_callback = kind != "callback" or any(k.__name__ == "Callback" and k in lib.base["callback"] for k in cls.__mro__)
     members, held = [], []
-    for m in _members(obj, cls, users):
+    for m in user_members(obj, cls, users):
         removed = REMOVED_HOOKS.get(m.name)
         rejected = kind == "module" and method in REJECTED.get(m.name, ())
         if m.callable and (rejected or (removed is not None and m.name not in renamed(tuple(HOOKS)))):
@@ -139,55 +137,6 @@ def _callback_facts(cb_id: str, obj: Any, lib: Lightning, method: str) -> Callba
         members=tuple(members),
         extra={"kind": kind, "held": tuple(held), "object": obj},
     )
-
-
-def _members(obj: Any, cls: type, users: list[type]) -> tuple[Member, ...]:
-    """The attributes ``obj``'s user classes define (the binding Python uses for each name) and its instance attributes
-    (as ``loopdoc.adapters.fastai.facts._members``). Names starting with ``_`` are left out."""
-    values: dict[str, tuple[type | None, Any]] = {}
-    for klass in users:
-        for name, value in list(vars(klass).items()):
-            if name.startswith("_") or name in values:
-                continue
-            if next((k for k in cls.__mro__ if name in vars(k)), None) is klass:
-                values[name] = (klass, value)
-    own = get(obj, "__dict__")
-    for name, value in list(own.items()) if isinstance(own, dict) else []:
-        if isinstance(name, str) and not name.startswith("_"):
-            values[name] = (None, value)
-    codes = {name: code_names(value) for name, (_, value) in values.items() if _has_code(value)}
-    out = []
-    for name, (klass, value) in sorted(values.items()):
-        referenced = any(name in names for other, names in codes.items() if other != name)
-        out.append(_member(name, klass, value, cls, referenced))
-    return tuple(out)
-
-
-def _member(name: str, klass: type | None, value: Any, cls: type, referenced: bool) -> Member:
-    if isinstance(value, (staticmethod, classmethod)):
-        is_callable = True
-    elif isinstance(value, property):
-        is_callable = False
-    else:
-        try:
-            is_callable = callable(value)
-        except Exception:
-            is_callable = False
-    source, column = None, None
-    if klass is not None:
-        source, column = class_members(klass).get(name, (None, None))
-    if source is None and is_callable:
-        fn = underlying(value.__func__ if isinstance(value, (staticmethod, classmethod)) else value)
-        code = get(fn, "__code__")
-        source = location(code.co_filename, code.co_firstlineno) if code is not None and hasattr(code, "co_filename") else None
-    plain = value is None or isinstance(value, (bool, int, float, str))
-    return Member(name=name, owner=klass.__qualname__ if klass is not None else cls.__name__,
-                  defined_by=qualified(klass) if klass is not None else None, callable=is_callable, source=source,
-                  column=column, referenced=referenced, value=safe_repr(value) if plain else None)
-
-
-def _has_code(value: Any) -> bool:
-    return isinstance(value, (types.FunctionType, types.MethodType, staticmethod, classmethod, property, functools.partial))
 
 
 def passed(lib: Lightning, kind: str, hook: str) -> tuple[list[str], list[str]] | None:

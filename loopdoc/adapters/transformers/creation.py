@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.abc
-import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
+
+from ..introspect import AfterImport
 
 MODULE = "transformers.trainer"
 
@@ -98,7 +98,7 @@ def watch_creation() -> Iterator[dict[int, Observed]]:
     if MODULE in sys.modules:
         patch(sys.modules[MODULE])
     else:
-        hook = _AfterImport(MODULE, patch)
+        hook = AfterImport(MODULE, patch)
         sys.meta_path.insert(0, hook)
     try:
         yield created
@@ -142,26 +142,3 @@ def _same_path(a: Any, b: Any) -> bool:
     except TypeError:
         return False
 
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``then(module)`` right after the module ``name`` has been executed by its normal loader."""
-
-    def __init__(self, name: str, then: Callable[[ModuleType], None]):
-        self.name, self.then = name, then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        """The module's normal spec, its loader made to call ``then`` after executing it (``None`` for other modules)."""
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once, and not for the lookup below
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module, then = spec.loader.exec_module, self.then
-
-        def exec_then(module: ModuleType) -> None:
-            exec_module(module)
-            then(module)
-
-        spec.loader.exec_module = exec_then  # type: ignore[method-assign]
-        return spec
