@@ -118,9 +118,10 @@ def hf(repeats: int, tmp: Path) -> None:
     if importlib.util.find_spec("transformers") is None:
         print("\n## hf\n  transformers not installed — skipped")
         return
+    example = str(ROOT / "examples" / "hf_callbacks.py")  # run from tmp: the plain script's Trainer(...) makes its output_dir
     compare("hf: render a Hugging Face Trainer file", ("loopdoc render examples/hf_callbacks.py -o x.html",
-                                                       [PY, "-m", "loopdoc", "render", "examples/hf_callbacks.py", "-o", str(tmp / "x.html")]),
-            ("python examples/hf_callbacks.py", [PY, "examples/hf_callbacks.py"]), max(3, repeats // 2), 1.10)
+                                                       [PY, "-m", "loopdoc", "render", example, "-o", str(tmp / "x.html")]),
+            ("python examples/hf_callbacks.py", [PY, example]), max(3, repeats // 2), 1.10, cwd=tmp)
 
 
 def mkdocs(repeats: int, tmp: Path) -> None:
