@@ -100,6 +100,13 @@ def setups() -> dict[str, types.SimpleNamespace]:
     return {attr: load_and_lint(f"{SETUPS}:{attr}" if attr else SETUPS) for attr in FINDINGS}
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own folder: a setup built here (outside loopdoc's load) is a real ``Trainer(...)``, which
+    makes its relative ``output_dir`` in the working directory, and must not leave it in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 def capped(trainer, tmp_path: Path):
     """The trainer, its output_dir in ``tmp_path`` (nothing is saved: ``save_strategy="no"``)."""
     trainer.args.output_dir = str(tmp_path / "out")
@@ -153,8 +160,9 @@ def test_names_that_are_no_event_and_events_that_never_fire_are_never_called(set
     # the findings of that trainer are the same as the module's, without the Duck's
     from loopdoc import loop as model
 
+    built = setups[""].ns["build"](duck=False)  # here, in the scratch folder: Trainer(...) makes its output_dir
     with quiet_in_root():
-        again = model(setups[""].ns["build"](duck=False))
+        again = model(built)
     assert shown(again) == NAMES_FINDINGS
 
 
