@@ -26,11 +26,12 @@ def loop_calls() -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for adapter in adapters() for name in adapter.calls))
 
 
-def call_expression(text: str) -> ast.Call:
+def call_expression(text: str, example: str = "'fit_one_cycle(3, 1e-3)'") -> ast.Call:
     """``--call``'s text parsed as one Python call of a name or an attribute (``fit(1)``, ``learn.fit(1)``), unevaluated.
 
     Args:
         text: the call as given.
+        example: the call the message shows as an example (an adapter's own, e.g. ``"'train()'"``).
 
     Returns:
         The ``ast.Call`` node; its function is an ``ast.Name`` or an ``ast.Attribute``.
@@ -43,7 +44,7 @@ def call_expression(text: str) -> ast.Call:
     except SyntaxError as e:
         raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as 'fit_one_cycle(3, 1e-3)'")
+        raise UsageError(f"--call {text!r}: expected a call such as {example}")
     return node
 
 

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...calls import call_expression
 from ...errors import LearnerNotFound, UsageError
 from ..introspect import safe_repr
 from .lib import PACKAGES, Lightning, package_of
@@ -75,12 +76,7 @@ def parse_call(text: str, trainer: Any, namespace: dict[str, Any]) -> Call:
             evaluate or does not fit the signature, no LightningModule, one of the other Lightning package,
             both loaders and a DataModule, or ``ckpt_path`` (resuming is not modelled).
     """
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
-    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as 'fit(model, datamodule=dm)'")
+    node = call_expression(text, "'fit(model, datamodule=dm)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
         raise UsageError(f"--call {text!r}: {name!r} does not run a loop; use one of {', '.join(CALLS)}")

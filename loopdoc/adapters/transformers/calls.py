@@ -16,6 +16,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...calls import call_expression
 from ...errors import UsageError
 
 CALLS = ("train", "evaluate", "predict")
@@ -62,12 +63,7 @@ def parse_call(text: str, namespace: dict[str, Any]) -> Call:
         UsageError: not a call, another method, ``*args``/``**kwargs``, an unknown or refused argument, a
             missing ``predict`` dataset, or an argument that fails to evaluate (the message names it).
     """
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
-    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as 'train()', 'evaluate()' or 'predict(test_dataset)'")
+    node = call_expression(text, "'train()', 'evaluate()' or 'predict(test_dataset)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
         raise UsageError(f"--call {text!r}: {name!r} does not run a Trainer loop; use one of {', '.join(c + '()' for c in CALLS)}")
