@@ -87,8 +87,13 @@ CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one
              "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``loopdoc``: subcommands ``render``, ``show``, ``trace``, ``diff``, ``card`` and ``check``.
+
+    Args:
+        command: build only this subcommand's parser (``main`` passes the command it was given: the others
+            cost milliseconds of every run and parse nothing); ``None`` or an unknown name: all of them, for the
+            top-level help and its "invalid choice" error.
 
     Returns:
         The parser; its usage errors print one line ``Error: …`` and exit 2.
@@ -120,8 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     force.add_argument("--force", action="store_true",
                        help="allow the output to be a .py file (an input of the command is refused even so)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # none: main prints the help (exit 2)
+    parents = {"common": common, "loading": loading, "timeout": timeout, "quieting": quieting,
+               "coloring": coloring, "force": force}
+    for name, add in _SUBCOMMANDS.items():
+        if command == name or command not in _SUBCOMMANDS:
+            add(sub, parents)
+    return parser
 
-    p = sub.add_parser("render", parents=[common, loading, quieting, force], help="write the loop as HTML, Markdown, JSON, text or an SVG matrix")
+
+def _add_render(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc render``'s parser to ``sub`` (``build_parser``)."""
+    p = sub.add_parser("render", parents=[parents[n] for n in ("common", "loading", "quieting", "force")],
+                       help="write the loop as HTML, Markdown, JSON, text or an SVG matrix")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (format from its extension), or - for stdout")
@@ -138,12 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render again whenever the learner's files change (the learner file and the modules beside it "
                         "that it imports); Ctrl-C stops, exit 0. Needs watchfiles (pip install 'loopdoc[watch]')")
 
-    s = sub.add_parser("show", parents=[common, loading, quieting, coloring], help="print the loop as a tree in the terminal")
+
+def _add_show(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc show``'s parser to ``sub`` (``build_parser``)."""
+    s = sub.add_parser("show", parents=[parents[n] for n in ("common", "loading", "quieting", "coloring")],
+                       help="print the loop as a tree in the terminal")
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     s.add_argument("--verbose", "-v", action="store_true", help="add each callback method's docstring and the steps")
     s.add_argument("--call", metavar="CALL", help=CALL_HELP)
 
-    t = sub.add_parser("trace", parents=[common, timeout, quieting, coloring, force],
+
+def _add_trace(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc trace``'s parser to ``sub`` (``build_parser``)."""
+    t = sub.add_parser("trace", parents=[parents[n] for n in ("common", "timeout", "quieting", "coloring", "force")],
                        help="run a call for real (capped) and record events, callbacks and time",
                        description="Run the call on the learner for real, at most --batches batches per loop, and record "
                                    "every event fired, the callbacks whose methods ran, how often and how long. This trains "
@@ -162,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--verbose", action="store_true",
                    help="text format: add docstrings and steps; and show the run's own output (progress bars) on stderr")
 
-    d = sub.add_parser("diff", parents=[common, quieting, coloring, force], help="compare two loops; exit 0 same, 1 different, 2 error",
+
+def _add_diff(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc diff``'s parser to ``sub`` (``build_parser``)."""
+    d = sub.add_parser("diff", parents=[parents[n] for n in ("common", "quieting", "coloring", "force")],
+                       help="compare two loops; exit 0 same, 1 different, 2 error",
                        description="Compare two training loops event by event: callbacks added, removed, moved in the "
                                    "run order, flags, docstrings, and the learner's settings. Exit code 0 when the loops "
                                    "are the same, 1 when they differ, 2 on any error.")
@@ -175,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strict-source", action="store_true",
                    help="also report source line numbers that changed (by default code that only moved down a file is no change)")
 
-    k = sub.add_parser("card", parents=[common, quieting, force], help="write or update the Training loop section of a model card",
+
+def _add_card(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc card``'s parser to ``sub`` (``build_parser``)."""
+    k = sub.add_parser("card", parents=[parents[n] for n in ("common", "quieting", "force")],
+                       help="write or update the Training loop section of a model card",
                        description="Write or update a 'Training loop' section between <!-- loopdoc:start --> and "
                                    "<!-- loopdoc:end --> in an existing Markdown file (a Hugging Face README.md), keeping "
                                    "every other byte. A new section goes at the end of the 'Training procedure' section, "
@@ -191,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--source-url", metavar="URL", help="link source locations, as for render")
     k.add_argument("--assets", metavar="DIR", help=ASSETS_HELP)
 
-    c = sub.add_parser("check", parents=[common, loading], help="find handlers that never run and setups that surprise; "
+
+def _add_check(sub: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add ``loopdoc check``'s parser to ``sub`` (``build_parser``)."""
+    c = sub.add_parser("check", parents=[parents[n] for n in ("common", "loading")],
+                       help="find handlers that never run and setups that surprise; "
                                                                 "exit 0 clean, 1 findings, 2+ error",
                        description="Check each learner for callback methods the framework never calls (old or mistyped "
                                    "event names), objects in the callbacks that are not callbacks, callbacks attached "
@@ -209,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out these codes or prefixes (repeat, or separate with commas); a longer --select wins")
     c.add_argument("--fail-on", choices=LEVELS, default="warning",
                    help="exit 1 when a finding is at this level or above (info < warning < error); default: warning")
-    return parser
+
+
+_SUBCOMMANDS = {"render": _add_render, "show": _add_show, "trace": _add_trace, "diff": _add_diff, "card": _add_card, "check": _add_check}
+"""Each subcommand's parser builder, in the order ``loopdoc --help`` lists them."""
 
 
 def _rule_list() -> str:
@@ -250,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals_raise():
             try:
-                parser = build_parser()
+                parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
                 args = parser.parse_args(argv)
                 if args.command is None:  # `loopdoc` alone: the whole help, not argparse's one-line error; still a usage error
                     sys.stderr.write(parser.format_help())
@@ -275,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if argv is None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the program is ending: no traceback from a late Ctrl-C
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is no option (the top-level options take no value), or ``None``."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 @contextlib.contextmanager

@@ -24,15 +24,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import errors, interrupts
 from .errors import InternalError, LoadError, LoopdocError, Terminated, UsageError
@@ -41,13 +38,14 @@ from .model.documents import load_json
 from .model.loop import Loop
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .progress import Progress
 
 GIT_PREFIX = "git:"  # as loopdoc.git.GIT_PREFIX, without importing git (and tarfile) for other specs
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A document and what it was read from.
 
     Attributes:
@@ -327,6 +325,8 @@ class Worker:
             with working_directory(cwd):
                 self._first = _in_process(spec, op, trust, timeout, debug, self)
             return
+        import subprocess  # here, not at module level: reading a saved model starts no process
+
         from .progress import active
 
         self._progress = None if output is not None else active()
@@ -428,6 +428,8 @@ class Worker:
             self._requests.close()
         with contextlib.suppress(OSError):
             os.close(self._answers)
+        import subprocess
+
         try:
             self._proc.wait(timeout=GRACE)
         except subprocess.TimeoutExpired:
@@ -486,6 +488,8 @@ class Worker:
     def _read(self, deadline: float | None) -> dict[str, Any]:
         """One answer line from the worker, waiting until ``deadline`` (``time.monotonic``); progress lines
         (``{"progress": TEXT}``) on the way go to the progress line."""
+        import select
+
         assert self._proc is not None
         try:
             while b"\n" not in self._buffer:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Adapter, Wording
+from .words import Wording
+
+if TYPE_CHECKING:  # the protocol is imported where it is checked: rendering a saved model needs only the wording
+    from .base import Adapter
 
 GROUP = "loopdoc.frameworks"
 BUILTIN = {"fastai": "loopdoc.adapters.fastai:ADAPTER", "lightning": "loopdoc.adapters.lightning:ADAPTER",
@@ -47,6 +50,8 @@ def adapters() -> tuple[Adapter, ...]:
         The adapters, one per framework name.
     """
     from importlib.metadata import entry_points
+
+    from .base import Adapter
 
     found = {name: _load(target) for name, target in BUILTIN.items()}
     for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):

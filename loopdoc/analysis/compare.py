@@ -5,7 +5,7 @@ Neutral: reads only model fields (``Loop``, ``Trace``) and the framework's ``Wor
 
 from __future__ import annotations
 
-from ..adapters.base import Wording
+from ..adapters.words import Wording
 from ..model.loop import Cancel, Loop, Phase
 from ..model.trace import Trace
 
@@ -38,7 +38,7 @@ def differences(trace: Trace, words: Wording) -> list[str]:
 
     Args:
         trace: the run, with its static model.
-        words: the framework's wording (``loopdoc.adapters.wording``).
+        words: the framework's wording (``loopdoc.adapters.words``).
 
     Returns:
         The sentences.

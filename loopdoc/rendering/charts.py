@@ -7,8 +7,7 @@ Pure functions of the model (or the trace); the templates only place what these 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..model.loop import Event, Node
 
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
     from ..model.trace import Trace
 
 
-@dataclass(frozen=True)
-class TimeBar:
+class TimeBar(NamedTuple):
     """One callback's wall time over a traced run, for a horizontal bar chart.
 
     Attributes:
@@ -41,8 +39,7 @@ class TimeBar:
     mean_pct: float
 
 
-@dataclass(frozen=True)
-class TraceChart:
+class TraceChart(NamedTuple):
     """What the trace page charts.
 
     Attributes:

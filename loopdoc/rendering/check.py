@@ -14,9 +14,13 @@ a user's code names can start a second line or a second workflow command.
 
 from __future__ import annotations
 
-from ..model.check import Checked, CheckReport
+from typing import TYPE_CHECKING
+
 from ..model.loop import Finding
 from .text import printable_text
+
+if TYPE_CHECKING:  # type hints only: the command line names CHECK_FORMATS without importing the report classes
+    from ..model.check import Checked, CheckReport
 
 CHECK_FORMATS = ("text", "json", "github")
 """The formats of ``loopdoc check --format``."""

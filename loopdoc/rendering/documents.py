@@ -13,15 +13,15 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.base import Wording
 from ..adapters.registry import wording
+from ..adapters.words import Wording
 from ..errors import UsageError
 from ..model.loop import Loop
 from .anchors import event_aliases, event_places, handled_events
 from .charts import code_segments, quiet_run, trace_chart, what_it_does
 from .environment import environment, template_errors, trace_lookup
 from .links import check_source_url, source_link
-from .markdown import code_fence
+from .markdown import code_fence, save_markdown_memo
 from .matrix import MARKS, loop_matrix, svg_layout
 from .output import FORMATS
 from .text import inert_json, printable_text, printable_value
@@ -83,6 +83,7 @@ def render(loop: Loop | Trace, fmt: str, *, verbose: bool = False, title: str | 
         text = env.get_template(template or TEMPLATES[fmt]).render(**context, show_differences=show_differences, title=title,
                                                                    matrix_image=matrix_image,
                                                                    c=SHOW_COLORS if color and fmt == "txt" else _NO_COLORS)
+    save_markdown_memo()
     return text.rstrip("\n") + "\n"
 
 
@@ -202,5 +203,6 @@ def render_diff(diff: LoopDiff, fmt: str, *, color: bool = False) -> str:
             c=_ANSI if color and fmt == "txt" else dict.fromkeys(_ANSI, ""),
             title=f"Loop diff: {diff.old.loaded_from} → {diff.new.loaded_from}",
         )
+    save_markdown_memo()
     return text.rstrip("\n") + "\n"
 

@@ -1,6 +1,6 @@
 """The Jinja environment: a fresh one per render, loopdoc's templates before a user's, filters, template errors.
 
-Compiled templates are cached on disk (``template_cache_dir``).
+Compiled templates are cached on disk (``loopdoc.rendering.cache``).
 
 Templates live in the top-level ``templates/`` folder (installed as the package
 ``loopdoc.templates``). A user's ``template_dir`` is searched first, so a file of the same
@@ -9,7 +9,7 @@ name, or one that ``{% extends %}`` ours and overrides blocks, replaces ours.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import hashlib
 import os
@@ -24,10 +24,12 @@ from markupsafe import Markup
 from ..errors import LoopdocError, TemplateError, UsageError
 from ..model.loop import Event, Phase, Step
 from ..paths import display_path
+from .cache import cache_folder
 from .markdown import (
     markdown_code,
     markdown_inline,
     markdown_inline_safe,
+    markdown_memo,
     markdown_paragraph,
     markdown_raw_code,
     markdown_raw_text,
@@ -50,7 +52,7 @@ def csp_hash(text: str) -> Markup:
         e.g. ``'sha256-abc…='``, quotes included, as markup (base64 and quotes need no escaping).
     """
     digest = hashlib.sha256(str(text).encode("utf-8")).digest()
-    return Markup(f"'sha256-{base64.b64encode(digest).decode('ascii')}'")
+    return Markup(f"'sha256-{binascii.b2a_base64(digest, newline=False).decode('ascii')}'")  # base64, without its module
 
 def milliseconds(seconds: float) -> str:
     """Seconds as milliseconds for people: ``0.0123`` → ``"12.3 ms"``, three significant digits."""
@@ -89,36 +91,16 @@ class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
         except Exception:  # read-only or full disk: the next run compiles again
             pass
 
-def template_cache_dir() -> Path | None:
-    """Where compiled templates are cached.
-
-    Compiling loopdoc's templates takes ~60 ms, more than a third of ``loopdoc render
-    loop.json``; a cached template is checked against its source (Jinja's
-    ``FileSystemBytecodeCache`` keys it by name and file and stores a checksum of the
-    source), so an edited template or a user's ``--template-dir`` one is compiled afresh.
-
-    Returns:
-        ``$LOOPDOC_CACHE_DIR`` (set but empty: ``None``, no cache), else
-        ``$XDG_CACHE_HOME/loopdoc``, else ``~/.cache/loopdoc``; ``None`` when there is no home.
-    """
-    configured = os.environ.get("LOOPDOC_CACHE_DIR")
-    if configured is not None:
-        return Path(configured) if configured else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return None if base.startswith("~") else Path(base) / "loopdoc"
-
 def _bytecode_cache(fmt: str) -> jinja2.BytecodeCache | None:
-    """A ``_QuietBytecodeCache`` in ``template_cache_dir()/templates-<fmt>`` (one per format: autoescaping is
-    compiled in), or ``None`` when there is no cache folder or it cannot be made."""
-    folder = template_cache_dir()
-    if folder is None:
-        return None
-    folder = folder / f"templates-{fmt}"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return _QuietBytecodeCache(str(folder))
+    """A ``_QuietBytecodeCache`` in ``cache_dir()/templates-<fmt>`` (``loopdoc.rendering.cache``; one per format:
+    autoescaping is compiled in), or ``None`` when there is no cache folder or it cannot be made.
+
+    Compiling loopdoc's templates takes ~60 ms, more than a third of ``loopdoc render loop.json``; a cached
+    template is checked against its source (Jinja's ``FileSystemBytecodeCache`` keys it by name and file and
+    stores a checksum of the source), so an edited template or a user's ``--template-dir`` one is compiled afresh.
+    """
+    folder = cache_folder(f"templates-{fmt}")
+    return None if folder is None else _QuietBytecodeCache(str(folder))
 
 def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) -> jinja2.Environment:
     """A fresh Jinja environment for ``fmt``: autoescaping on for ``html`` and ``svg`` only, strict undefined.
@@ -148,8 +130,9 @@ def environment(fmt: str, template_dir: str | os.PathLike[str] | None = None) ->
         lstrip_blocks=True,
         bytecode_cache=_bytecode_cache(fmt),
     )
-    env.filters["markdown"] = markdown_to_html
-    env.filters["markdown_inline"] = markdown_inline
+    memo = markdown_memo()  # docstring HTML remembered between runs (loopdoc.rendering.cache)
+    env.filters["markdown"] = lambda text: markdown_to_html(text, memo)
+    env.filters["markdown_inline"] = lambda text: markdown_inline(text, memo)
     env.filters["tidy_markdown"] = tidy_markdown
     env.filters["markdown_paragraph"] = markdown_paragraph
     env.filters["md_code"] = markdown_code  # model text inside Markdown documents (loopdoc.rendering.markdown)

@@ -1,19 +1,30 @@
 """Markdown in and out: docstrings (Markdown) rendered as safe HTML, and model text made safe inside Markdown documents.
 
-Uses markdown-it-py with raw HTML off and images off (a page must load nothing).
+Uses markdown-it-py with raw HTML off and images off (a page must load nothing). Its HTML of each
+docstring is remembered between runs (``loopdoc.rendering.cache.MarkdownMemo``): markdown-it-py is
+imported only when a docstring is new.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+from .cache import MarkdownMemo, cache_dir, markdown_key
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 
 def markdown_parser() -> MarkdownIt:
-    # Images are off: a page must make no request, and ``![x](http://…)`` would be one.
+    """A fresh markdown-it-py parser as loopdoc renders docstrings: CommonMark plus tables and strikethrough,
+    raw HTML off, images off (a page must make no request, and ``![x](http://…)`` would be one)."""
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
 
 @functools.lru_cache(maxsize=1)
@@ -22,8 +33,35 @@ def _shared_markdown_parser() -> MarkdownIt:
     dozens of docstrings. (``markdown_parser()`` itself stays fresh: callers may add render rules.)"""
     return markdown_parser()
 
-def markdown_to_html(text: str | None) -> Markup:
+_MEMOS: dict[str, MarkdownMemo] = {}  # by cache folder: LOOPDOC_CACHE_DIR may change while a process runs (tests, hosts)
+
+def markdown_memo() -> MarkdownMemo:
+    """The memo of the cache folder in use now (``loopdoc.rendering.cache.cache_dir``), read on first use.
+
+    ``environment()`` takes it once per render and binds it to the filters (finding the folder costs ~20 µs).
+    """
+    where = str(cache_dir())
+    memo = _MEMOS.get(where)
+    if memo is None:
+        memo = _MEMOS[where] = MarkdownMemo(_markdown_key())
+    return memo
+
+@functools.lru_cache(maxsize=1)
+def _markdown_key() -> str:
+    return markdown_key(__file__)
+
+def _remembered(kind: str, text: str, make: Callable[[], str], memo: MarkdownMemo | None) -> Markup:
+    return Markup((memo or markdown_memo()).html(kind, text, make))
+
+def save_markdown_memo() -> None:
+    """Write what was rendered since the last call to the cache (``MarkdownMemo.save``); never raises."""
+    for memo in _MEMOS.values():
+        memo.save()
+
+def markdown_to_html(text: str | None, memo: MarkdownMemo | None = None) -> Markup:
     """Render a docstring's Markdown (CommonMark plus tables and strikethrough) as safe HTML.
+
+    ``memo``: where the HTML is remembered (``None``: ``markdown_memo()``).
 
     Raw HTML in ``text`` is escaped, never passed through; ``javascript:`` and
     similar links are dropped (markdown-it-py's ``validateLink``); images are
@@ -33,7 +71,7 @@ def markdown_to_html(text: str | None) -> Markup:
     """
     if not text:
         return Markup("")
-    return Markup(_shared_markdown_parser().render(python_names_literal(text)))
+    return _remembered("block", text, lambda: _shared_markdown_parser().render(python_names_literal(text)), memo)
 
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
 
@@ -71,14 +109,14 @@ def python_names_literal(text: str) -> str:
 def _escape_names(text: str) -> str:
     return _PY_NAME.sub(lambda m: m.group(0).replace("_", "\\_").replace("*", "\\*"), text)
 
-def markdown_inline(text: str | None) -> Markup:
+def markdown_inline(text: str | None, memo: MarkdownMemo | None = None) -> Markup:
     """Like ``markdown_to_html`` for one line of phrasing: inline Markdown only, no ``<p>``.
 
     For places where a block is not allowed (``<summary>``, ``<span>``). Newlines become spaces.
     """
     if not text:
         return Markup("")
-    return Markup(_shared_markdown_parser().renderInline(" ".join(text.split("\n"))))
+    return _remembered("inline", text, lambda: _shared_markdown_parser().renderInline(" ".join(text.split("\n"))), memo)
 
 
 # What makes a line start a block rather than continue a paragraph: a code fence, heading,

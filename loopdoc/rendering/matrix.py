@@ -18,15 +18,14 @@ runs: one per ``Handler``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..model.loop import Callback, Event, Handler, Loop, Phase
 
 CANCEL_GROUP = "cancel"
 
 
-@dataclass(frozen=True)
-class MatrixColumn:
+class MatrixColumn(NamedTuple):
     """One event at one place: a column of the matrix.
 
     Attributes:
@@ -56,8 +55,7 @@ class MatrixColumn:
     quiet: bool
 
 
-@dataclass(frozen=True)
-class MatrixGroup:
+class MatrixGroup(NamedTuple):
     """Consecutive columns under one heading.
 
     Attributes:
@@ -82,8 +80,7 @@ class MatrixGroup:
         return self.key == CANCEL_GROUP
 
 
-@dataclass(frozen=True)
-class MatrixMark:
+class MatrixMark(NamedTuple):
     """A callback's code running at one column.
 
     Attributes:
@@ -98,8 +95,7 @@ class MatrixMark:
     kind: str
 
 
-@dataclass(frozen=True)
-class MatrixRow:
+class MatrixRow(NamedTuple):
     """One callback: a row of the matrix.
 
     Attributes:
@@ -120,8 +116,7 @@ class MatrixRow:
         return sum(m is not None for m in self.marks)
 
 
-@dataclass(frozen=True)
-class Matrix:
+class Matrix(NamedTuple):
     """The whole matrix.
 
     Attributes:
@@ -268,8 +263,7 @@ PAD = 10
 GAP = 14
 
 
-@dataclass(frozen=True)
-class SvgGroup:
+class SvgGroup(NamedTuple):
     """A column group placed in the SVG: ``x``, ``width`` and ``middle`` in px, ``centers`` of its columns."""
 
     group: MatrixGroup
@@ -279,8 +273,7 @@ class SvgGroup:
     centers: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class SvgLayout:
+class SvgLayout(NamedTuple):
     """Where everything of the SVG goes, in whole px (``matrix.svg.jinja`` draws it).
 
     Attributes:

@@ -8,7 +8,7 @@ Imports nothing of fastai: rendering a saved model reads ``WORDING`` without it.
 
 from __future__ import annotations
 
-from ..base import Wording
+from ..words import Wording
 
 # When each event fires and what the Learner holds then, in our words.
 EVENT_DESCRIPTIONS = {

@@ -12,7 +12,7 @@ rendering a saved model reads ``WORDING`` without it.
 
 from __future__ import annotations
 
-from ..base import Wording
+from ..words import Wording
 
 WORDING = Wording(
     framework="lightning",
@@ -25,7 +25,7 @@ WORDING = Wording(
               "returned -1), a checkpoint was not saved, or the hook's own condition did not hold",
     file_kind="saved trainer",
 )
-"""The words templates and the neutral analysis use for Lightning (``loopdoc.adapters.base.Wording``)."""
+"""The words templates and the neutral analysis use for Lightning (``loopdoc.adapters.words.Wording``)."""
 
 _ARGS_CB = "Callbacks are called as `hook(trainer, pl_module, ...)`, the LightningModule as `hook(...)`."
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..base import Wording
+from ..words import Wording
 
 # The events of transformers 5.24's TrainerCallback, in definition order: for reference (and for the check rules' tests).
 # loopdoc reads the installed class (extract.events), so a newer transformers with other events is followed.
