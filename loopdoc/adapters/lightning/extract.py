@@ -160,6 +160,9 @@ def _versions(lib: Lightning) -> dict[str, str]:
     return {lib.pkg: lib.version, "torch": str(torch.__version__)}
 
 
+LIGHTNING_CODE = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
+"""The packages whose classes are Lightning's own (a strategy or precision plugin of another module is the user's)."""
+
 # Receivers of a hook, in call order: "callbacks" (every callback), "callbacks-other" / "callbacks-monitoring" (not / only
 # EarlyStopping and Checkpoint: `monitoring_callbacks=False/True`), "module", "datamodule", "datahook" (the DataModule if it
 # overrides the hook, else the LightningModule: `_DataHookSelector`).
@@ -313,10 +316,6 @@ class _Builder:
         qualname = getattr(base, "__qualname__", hook)
         if hook in DEFAULTS:
             code, does = DEFAULTS[hook]
-        elif hook == "configure_optimizers":
-            code, does = "return None", "warns that it is not implemented; fit then runs without an optimizer"
-        elif hook == "training_step":
-            code, does = "rank_zero_warn(...)", "warns that it is not implemented; nothing is trained"
         else:
             return None
         if hook == "configure_gradient_clipping":
@@ -475,10 +474,7 @@ class _Builder:
             return out
         validation = self.validation_enabled()
         for cb in self.callbacks:
-            name = self.ids[id(cb)]
-            if not isinstance(cb, lib.ModelCheckpoint):
-                if isinstance(cb, lib.Checkpoint) and place == "on_train_epoch_end":
-                    self.notes.append(f"`{name}` is a custom Checkpoint: when it saves is not modelled.")
+            if not isinstance(cb, lib.ModelCheckpoint):  # a custom Checkpoint: `common_notes` says it is not modelled
                 continue
             n_steps = getattr(cb, "_every_n_train_steps", 0) or 0
             n_epochs = getattr(cb, "_every_n_epochs", 0) or 0
@@ -723,7 +719,13 @@ class _Builder:
 
             raise UsageError(f"{call.text}: no training data: pass train_dataloaders or a datamodule, or define "
                              "train_dataloader() (Trainer.fit would raise)")
-        trains = t.limit_train_batches != 0 and lib.overridden("training_step", self.model)
+        for required in ("training_step", "configure_optimizers"):  # `__verify_train_val_loop_configuration` (2.6)
+            if not lib.overridden(required, self.model):
+                from ...errors import UsageError
+
+                raise UsageError(f"{call.text}: {type(self.model).__name__} defines no {required} (Trainer.fit raises "
+                                 "MisconfigurationException before any setup hook)")
+        trains = t.limit_train_batches != 0
         n_train = self.n_batches(call.train, t.limit_train_batches, "TRAINING") if trains else 0
         nsvs = t.num_sanity_val_steps
         sanity = validation and nsvs > 0
@@ -804,13 +806,13 @@ class _Builder:
                 self.hook("on_train_end", CB_MODULE),
                 self.checkpoints("on_train_end"),
             ], cond=Cond("limit_train_batches != 0 and training_step is defined", None), stage="train"))
+            if t.max_steps != -1:
+                self.notes.append(f"max_steps={t.max_steps}: training may stop inside an epoch; the loops show what runs until then.")
         else:
-            self.notes.append("No training: limit_train_batches=0 or no training_step.")
+            self.notes.append("No training: limit_train_batches=0.")
         children.append(self.teardown_part())
         children.append(self.hook("on_fit_end", CB_MODULE))
         children.append(self.teardown_hook("fit"))
-        if t.max_steps != -1:
-            self.notes.append(f"max_steps={t.max_steps}: training may stop inside an epoch; the loops show what runs until then.")
         self.common_notes()
         return self.phase("fit", f"`Trainer.fit`: {call.text} ({lib.pkg} {lib.version}).", children)
 
@@ -870,17 +872,22 @@ class _Builder:
                 self.hook("on_predict_end", CB_MODULE),
                 self.mode_restore("predict"),
             ], context="torch.inference_mode()" if t.predict_loop.inference_mode else "torch.no_grad()", stage="predict"))
+        else:
+            self.notes.append(f"No predict loop: limit={t.limit_predict_batches}.")
         children.append(self.teardown_part())
         children.append(self.teardown_hook("predict"))
         self.common_notes()
         return self.phase("predict", f"`Trainer.predict`: {call.text} ({self.lib.pkg} {self.lib.version}).", children)
 
     def common_notes(self) -> None:
-        """Notes true of every call: what is not modelled, and a custom strategy or precision plugin."""
-        t = self.t
+        """Notes true of every call: what is not modelled, custom Checkpoints, a custom strategy or precision plugin."""
+        t, lib = self.t, self.lib
+        for cb in self.callbacks:
+            if isinstance(cb, lib.Checkpoint) and not isinstance(cb, lib.ModelCheckpoint):
+                self.notes.append(f"`{self.ids[id(cb)]}` is a custom Checkpoint: when it saves is not modelled.")
         for what, obj in (("strategy", t.strategy), ("precision plugin", t.precision_plugin)):
-            module = type(obj).__module__ or ""
-            if package_of(obj) is None and not module.startswith(("lightning_fabric", "lightning.fabric")):
+            module = type(obj).__module__ or ""  # the class itself: a user's subclass of Lightning's runs its own code
+            if not any(module == pkg or module.startswith(pkg + ".") for pkg in LIGHTNING_CODE):
                 self.notes.append(f"The {what} is `{type(obj).__qualname__}`, not Lightning's: its own hooks are not listed.")
         self.notes.append("Not shown: `on_exception` (callbacks, then the DataModule, when the call raises); the hooks that "
                           "load a checkpoint (`ckpt_path`); reloading dataloaders (`reload_dataloaders_every_n_epochs`).")
