@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..adapters.words import Wording
 from ..model.loop import Cancel, Loop, Phase
-from ..model.trace import Trace
+from ..model.trace import EventTrace, Trace
 
 
 def static_events(loop: Loop) -> dict[tuple[tuple[str, ...], str], list[str]]:
@@ -33,7 +33,8 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     something cancelled, and so are the events of a phase the model says runs only under a
     ``condition``); callbacks the model lists at an event that never ran there (why, in the
     framework's words: ``words.never_ran``); callbacks that ran where the model does not
-    list them; callbacks that ran only once at an event that fired more often. The ``create``
+    list them; callbacks that ran fewer times than their event fired (saying which cancellation raised by a
+    callback before them at that event cut it short, when one did). The ``create``
     phase fired when the trainer was built, before the run, and is not compared.
 
     Args:
@@ -58,11 +59,11 @@ def differences(trace: Trace, words: Wording) -> list[str]:
                 out.append(f"{where} never fired")
             continue
         ran = {h.callback: h for h in seen.handlers}
-        for cb in expected:
+        for i, cb in enumerate(expected):
             if cb not in ran:
                 out.append(f"{where}: {cb} never ran ({words.never_ran})")
-            elif ran[cb].calls == 1 and seen.fired > 1:
-                out.append(f"{where}: {cb} ran only once of {seen.fired} times")
+            elif ran[cb].calls < seen.fired:
+                out.append(f"{where}: {cb} ran {ran[cb].calls} of {seen.fired} times{_cut_short(seen, expected[:i])}")
         for cb in ran:
             if cb not in expected:
                 out.append(f"{where}: {cb} ran but the static model does not list it")
@@ -70,6 +71,14 @@ def differences(trace: Trace, words: Wording) -> list[str]:
         if key not in static:
             out.append(f"{'/'.join(key[0])}:{key[1]} fired but is not in the static model")
     return out
+
+
+def _cut_short(seen: EventTrace, before: list[str]) -> str:
+    """``": DropOddBatches raised CancelBatchException before it (1×)"``: the cancellations at this event raised by
+    callbacks that run before the one in question (``before``, in run order), which end the event there; else ``""``."""
+    causes = [f"{cx.callback} raised {cx.exception} before it ({cx.count}×)" for cx in seen.cancellations
+              if cx.callback in before]
+    return f": {'; '.join(causes)}" if causes else ""
 
 
 def conditional_paths(loop: Loop) -> set[tuple[str, ...]]:

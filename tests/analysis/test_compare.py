@@ -62,7 +62,7 @@ def test_a_listed_callback_that_never_ran_is_said_in_the_frameworks_words(loop):
     assert "run=False" in WORDS.never_ran
 
 
-def test_a_callback_that_ran_only_once_and_one_not_in_the_model(loop):
+def test_a_callback_that_ran_fewer_times_and_one_not_in_the_model(loop):
     def edit(e):
         if (e.path, e.event) == (("fit", "epoch", "train", "batch"), "before_batch"):
             [h] = e.handlers
@@ -72,7 +72,7 @@ def test_a_callback_that_ran_only_once_and_one_not_in_the_model(loop):
         return e
 
     assert differences(run(loop, edit=edit), WORDS) == [
-        "fit/epoch/train/batch:before_batch: CastToTensor ran only once of 2 times",
+        "fit/epoch/train/batch:before_batch: CastToTensor ran 1 of 2 times",
         "fit:after_fit: Stranger ran but the static model does not list it"]
 
 
@@ -82,3 +82,24 @@ def test_an_event_outside_the_model_is_reported_and_the_create_phase_is_not_comp
     created = EventTrace(("create",), "after_create", 1)  # fired while the learner was built: never compared
     trace = dataclasses.replace(trace, events=(*trace.events, extra, created))
     assert differences(trace, WORDS) == ["fit/epoch:before_nothing fired but is not in the static model"]
+
+
+def test_fewer_runs_are_explained_only_by_a_cancellation_raised_before_the_callback(loop):
+    """At ``after_batch`` the model runs TrainEvalCallback, then Recorder: a cancel from TrainEvalCallback explains
+    Recorder's missing run; one from Recorder itself explains nothing about TrainEvalCallback."""
+    from loopdoc.model.trace import Cancellation
+
+    def edit(raiser):
+        def change(e):
+            if (e.path, e.event) != (("fit", "epoch", "train", "batch"), "after_batch"):
+                return e
+            first, second = e.handlers
+            cut = second if raiser == "TrainEvalCallback" else first
+            handlers = tuple(dataclasses.replace(h, calls=1) if h is cut else h for h in e.handlers)
+            return dataclasses.replace(e, handlers=handlers, cancellations=(Cancellation("CancelBatchException", raiser, 1),))
+        return change
+
+    where = "fit/epoch/train/batch:after_batch"
+    assert differences(run(loop, edit=edit("TrainEvalCallback")), WORDS) == [
+        f"{where}: Recorder ran 1 of 2 times: TrainEvalCallback raised CancelBatchException before it (1×)"]
+    assert differences(run(loop, edit=edit("Recorder")), WORDS) == [f"{where}: TrainEvalCallback ran 1 of 2 times"]

@@ -98,7 +98,14 @@ def test_custom_example_counts_cancels_and_timings():
     assert at[(train, "after_cancel_batch")].fired == 1
     step = at[(train + ("step",), "before_step")]
     assert [(c.exception, c.callback) for c in step.cancellations] == [("CancelStepException", "SkipFirstStep")]
-    assert result.differences == ("fit/epoch/train/batch/step:before_step: Tracer ran only once of 2 times",)
+    # Each cancellation ends its event: the callbacks after the one that raised it did not run that time.
+    assert result.differences == (
+        "fit/epoch/train/batch:before_batch: CastToTensor ran 2 of 3 times: DropOddBatches raised CancelBatchException before it (1×)",
+        "fit/epoch/train/batch:before_batch: Tracer ran 2 of 3 times: DropOddBatches raised CancelBatchException before it (1×)",
+        "fit/epoch/train/batch/step:before_step: Tracer ran 1 of 2 times: SkipFirstStep raised CancelStepException before it (1×)")
+    order = [cb.id for cb in result.loop.callbacks]
+    assert order.index("DropOddBatches") < order.index("CastToTensor") < order.index("Tracer")
+    assert order.index("SkipFirstStep") < order.index("Tracer")
     for e in result.events:
         for h in e.handlers:
             assert h.calls >= 1 and 0 <= h.mean_s <= h.max_s <= h.total_s + 1e-12
