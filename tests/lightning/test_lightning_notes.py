@@ -12,7 +12,6 @@ conditional notes. The working directory is an empty folder that must stay empty
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import types
 
@@ -27,24 +26,12 @@ from loopdoc.adapters.lightning.extract import plan
 from loopdoc.errors import UsageError
 from loopdoc.model.loop import Phase
 
-pytestmark = pytest.mark.lightning
+pytestmark = [pytest.mark.lightning, pytest.mark.usefixtures("user_folder")]
 
 OPTIMIZERS = "`configure_optimizers()` was called once to read the optimizer and LR schedulers; `fit` calls it again."
 NOT_SHOWN = ("Not shown: `on_exception` (callbacks, then the DataModule, when the call raises); the hooks that load a "
              "checkpoint (`ckpt_path`); reloading dataloaders (`reload_dataloaders_every_n_epochs`).")
 NO_VALIDATION = "validation is not enabled (no val loader, no validation_step, or limit_val_batches=0)"
-
-
-@pytest.fixture(autouse=True)
-def user_folder(tmp_path, monkeypatch):
-    """Run in an empty working directory, which must still be empty afterwards; Lightning's info logs off."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    user = tmp_path / "user_folder"
-    user.mkdir()
-    monkeypatch.chdir(user)
-    yield user
-    assert os.listdir(user) == [], f"the run wrote into the working directory: {os.listdir(user)}"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import logging
 import os
 
 import lightning_compare as cmp
@@ -26,20 +25,8 @@ from helpers import LIGHTNING_EXAMPLES, ROOT
 from loopdoc.adapters.lightning.extract import Meta, plan
 from loopdoc.model.loop import Event, Phase
 
-pytestmark = pytest.mark.lightning
+pytestmark = [pytest.mark.lightning, pytest.mark.usefixtures("user_folder")]
 PACKAGES = ("pytorch_lightning", "lightning.pytorch")
-
-
-@pytest.fixture(autouse=True)
-def user_folder(tmp_path, monkeypatch):
-    """Run in an empty working directory, which must still be empty afterwards; Lightning's info logs off."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    user = tmp_path / "user_folder"
-    user.mkdir()
-    monkeypatch.chdir(user)
-    yield user
-    assert os.listdir(user) == [], f"the run wrote into the working directory: {os.listdir(user)}"
 
 
 def call_text(call: str, kwargs: dict) -> str:
