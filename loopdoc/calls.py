@@ -4,15 +4,21 @@ Loading a learner takes seconds (it imports the framework); a misspelt ``--call`
 wait for that. ``check_call`` reads only the call's text and the adapters' ``calls`` (the
 registry imports no framework), so ``loopdoc.resolve.start`` runs it before it starts a worker.
 The adapter still checks the call in full once the trainer is loaded (its arguments are
-evaluated in the learner module's namespace, and the trainer must have the method).
+evaluated in the learner module's namespace: ``call_arguments``; they must bind to the
+trainer's method as Python would bind them: ``bind_call``).
+
+Every bad call is a ``loopdoc.errors.CallError`` (exit code 2), whichever of these finds it.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import inspect
+import types
+from typing import Any
 
-from .errors import UsageError
+from .errors import CallError
 
 
 def loop_calls() -> tuple[str, ...]:
@@ -37,15 +43,117 @@ def call_expression(text: str, example: str = "'fit_one_cycle(3, 1e-3)'") -> ast
         The ``ast.Call`` node; its function is an ``ast.Name`` or an ``ast.Attribute``.
 
     Raises:
-        UsageError: not Python, or not a call of a name or attribute (one line naming ``--call``).
+        CallError: not Python, or not a call of a name or attribute (one line naming ``--call``).
     """
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
-        raise UsageError(f"--call {text!r}: not a Python call: {e.msg}") from e
+        raise CallError(f"--call {text!r}: not a Python call: {e.msg}") from e
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise UsageError(f"--call {text!r}: expected a call such as {example}")
+        raise CallError(f"--call {text!r}: expected a call such as {example}")
     return node
+
+
+def call_arguments(node: ast.Call, text: str, namespace: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The call's arguments evaluated in ``namespace`` (the learner module's globals), in the order written.
+
+    Args:
+        node: the call (``call_expression``), without ``*args``/``**kwargs`` (the adapter has refused those).
+        text: the call as given, for the message.
+        namespace: the names the arguments may use; a copy is used, so evaluating cannot change it.
+
+    Returns:
+        ``(positional arguments, keyword arguments)``.
+
+    Raises:
+        CallError: an argument raised while evaluated (``NameError`` for an unknown name); the message names it.
+    """
+    def value(expr: ast.expr) -> Any:
+        try:
+            return eval(compile(ast.Expression(expr), "<--call>", "eval"), dict(namespace))  # noqa: S307 - the user's own call
+        except Exception as e:
+            raise CallError(f"--call {text!r}: cannot evaluate {ast.unparse(expr)!r}: {type(e).__name__}: {e}") from e
+
+    return [value(a) for a in node.args], {k.arg: value(k.value) for k in node.keywords if k.arg}
+
+
+def code_signature(method: Any) -> inspect.Signature:
+    """The signature Python binds a call of ``method`` with: its code's own, not a declared ``__signature__``.
+
+    ``inspect.signature`` returns a function's ``__signature__`` when it has one, and fastcore's
+    ``delegates`` (fastai's ``fine_tune``, ``get_preds``) sets one that lists the keywords it
+    forwards instead of its ``**kwargs``; the interpreter binds with the code's parameters. For a
+    function (or a method bound to one) the parameters are read from a copy of it that has neither
+    ``__signature__`` nor ``__wrapped__``; anything else gets ``inspect.signature``.
+
+    Args:
+        method: a function, or a method bound to its instance (its first parameter is then left out).
+
+    Returns:
+        The signature.
+
+    Raises:
+        ValueError, TypeError: no signature can be read (``inspect.signature``'s own errors).
+    """
+    function = getattr(method, "__func__", method)
+    if not isinstance(function, types.FunctionType):
+        return inspect.signature(method)
+    bare = types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
+                              function.__closure__)
+    bare.__kwdefaults__ = function.__kwdefaults__
+    signature = inspect.signature(bare)
+    if function is not method:  # bound: its first parameter is the instance
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
+
+
+def bind_call(text: str, method: Any, args: list[Any], kwargs: dict[str, Any], label: str) -> inspect.BoundArguments | None:
+    """Bind the evaluated arguments to ``method`` as the real call would (``code_signature``), or refuse them.
+
+    Args:
+        text: the call as given, for the message.
+        method: the trainer's method, bound (``getattr(trainer, name)``).
+        args, kwargs: the evaluated arguments (``call_arguments``).
+        label: how the message names the method, e.g. ``"Learner.fit"``.
+
+    Returns:
+        The bound arguments (defaults not applied); ``None`` when the method has no readable signature
+        (then the call itself decides).
+
+    Raises:
+        CallError: the arguments do not bind (too many, a missing one, an unknown keyword, one given
+            twice); the message has Python's reason and the method's parameters.
+    """
+    try:
+        signature = code_signature(method)
+    except (TypeError, ValueError):
+        return None
+    try:
+        return signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise CallError(f"--call {text!r}: {label}() {_reason(e)}; it takes ({_parameters(signature)})") from e
+
+
+def _reason(error: TypeError) -> str:
+    """``inspect``'s binding message, lower-cased at its start: ``"missing a required argument: 'n_epoch'"``."""
+    text = str(error)
+    return text[:1].lower() + text[1:] if text else "does not accept these arguments"
+
+
+class _Elided:
+    """A default shown as ``…`` (a function, an object: its repr would be long or name an address)."""
+
+    def __repr__(self) -> str:
+        return "…"
+
+
+def _parameters(signature: inspect.Signature) -> str:
+    """``"n_epoch, lr=None, wd=None"``: the parameters as written (``*`` and ``/`` too), without annotations."""
+    simple = (type(None), bool, int, float, str)
+    params = [p.replace(annotation=inspect.Parameter.empty,
+                        default=p.default if p.default is p.empty or isinstance(p.default, simple) else _Elided())
+              for p in signature.parameters.values()]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))[1:-1]
 
 
 def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
@@ -59,7 +167,7 @@ def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
         The method name, e.g. ``"fit_one_cycle"``. The arguments are not evaluated.
 
     Raises:
-        UsageError: one line naming ``--call``: not a Python call, or a method no adapter
+        CallError: one line naming ``--call``: not a Python call, or a method no adapter
             accepts (with the closest accepted name, when one is close, and the accepted names).
     """
     accepted = loop_calls() if accepted is None else accepted
@@ -69,7 +177,7 @@ def check_call(text: str, accepted: tuple[str, ...] | None = None) -> str:
     if name not in accepted:
         close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ";"
-        raise UsageError(f"--call {text!r}: {name!r} is not a loop call{hint} accepted: {', '.join(accepted)}")
+        raise CallError(f"--call {text!r}: {name!r} is not a loop call{hint} accepted: {', '.join(accepted)}")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-        raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
+        raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
     return name

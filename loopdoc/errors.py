@@ -29,6 +29,35 @@ class UsageError(LoopdocError):
     """A bad command line: unknown format, malformed spec, missing argument. Exit code 2."""
 
 
+class CallError(UsageError):
+    """A bad ``--call`` (or a docs page's ``call:``). Exit code 2, like every bad command line.
+
+    Every way a call can be wrong is this one class, whichever command and framework, and
+    whenever it is found (before the learner loads, or once its arguments are evaluated in
+    the learner's module): not Python, not a call of a loop method, an argument that fails
+    to evaluate, arguments that do not bind to the method's signature, or a value the
+    framework's own method refuses before its loop starts. The message is one line,
+    ``SPEC: --call 'TEXT': PROBLEM`` (``loopdoc.resolve`` adds the spec; the library entry
+    points, which have no spec, start at ``--call``).
+    """
+
+    def naming(self, spec: str) -> CallError:
+        """This error with its message prefixed by ``spec`` (``"examples/synth.py: --call …"``), unless it already is.
+
+        Args:
+            spec: the spec as the user gave it.
+
+        Returns:
+            A ``CallError`` (this one when its message starts with ``spec`` already), with the same ``files``.
+        """
+        message = str(self)
+        if message.startswith(f"{spec}: "):
+            return self
+        error = CallError(f"{spec}: {message}")
+        error.files = self.files
+        return error
+
+
 class LearnerNotFound(LoopdocError):
     """The file or module loaded, but did not yield exactly one trainer. Exit code 3."""
 
@@ -80,6 +109,7 @@ class InternalError(LoopdocError):
 
 EXIT_CODES: dict[type[BaseException], int] = {
     UsageError: 2,
+    CallError: 2,
     CardError: 2,
     LearnerNotFound: 3,
     ModelError: 3,

@@ -76,9 +76,10 @@ def resolve(spec: str, call: str | None = None, *, trust_pickle: bool = False, t
         ``Resolved`` with a ``Loop``.
 
     Raises:
-        LoopdocError: any failure, one line naming the file: ``UsageError`` (bad spec or call,
-            a pickle without ``trust_pickle``), ``LearnerNotFound``, ``LoadError`` (the user's
-            code failed, crashed, ended the process, or ran out of time), ``ModelError``.
+        LoopdocError: any failure, one line naming the file: ``CallError`` (a bad ``call``, whenever it is
+            found: ``SPEC: --call 'TEXT': PROBLEM``), ``UsageError`` (bad spec, a pickle without ``trust_pickle``),
+            ``LearnerNotFound``, ``LoadError`` (the user's code failed, crashed, ended the process, or ran out of
+            time), ``ModelError``.
     """
     return _resolve(spec, {"what": "loop", "call": call}, trust_pickle, timeout, debug, isolated)
 
@@ -165,7 +166,7 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
     Raises:
         LoopdocError: a failure found before any user code runs (a malformed spec, a git error,
             a ``call`` that is no Python call or names a method no installed adapter accepts:
-            ``loopdoc.calls.check_call``, a bad ``timeout``: ``loopdoc.limits.check_timeout``; before any
+            ``loopdoc.calls.check_call``, a ``CallError`` naming ``spec``; a bad ``timeout``: ``loopdoc.limits.check_timeout``; before any
             worker starts).
     """
     op = op or {"what": "loop", "call": None}
@@ -173,7 +174,10 @@ def start(spec: str, op: dict[str, Any] | None = None, *, trust_pickle: bool = F
     if op.get("call") is not None:
         from .calls import check_call
 
-        check_call(op["call"])
+        try:
+            check_call(op["call"])
+        except errors.CallError as e:
+            raise e.naming(spec) from None
     pending = Pending(spec)
     try:
         with working_directory(cwd):
@@ -278,7 +282,7 @@ def _saved(path: str, op: dict[str, Any]) -> Loop:
 
 _POLL = 0.25  # seconds between checks for a signal noted in loopdoc.interrupts while waiting for a worker
 
-_ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.LearnerNotFound, errors.LoadError, errors.ModelError,
+_ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.CallError, errors.LearnerNotFound, errors.LoadError, errors.ModelError,
                                         errors.OutputError, errors.TemplateError, errors.CardError, InternalError,
                                         LoopdocError)}
 
@@ -570,12 +574,12 @@ def _in_process(spec: str, op: dict[str, Any], trust: bool, timeout: float | Non
 
 
 def _document(payload: dict[str, Any], shown: str) -> Any:
-    """The document of an answer, or its error raised as the loopdoc error class it names."""
+    """The document of an answer, or its error raised as the loopdoc error class it names (a ``CallError`` names ``shown``)."""
     if not payload.get("ok"):
         cls = _ERRORS.get(str(payload.get("error")), LoopdocError)
         error = cls(str(payload.get("message") or f"{shown}: failed"))
         error.files = tuple(str(f) for f in payload.get("files") or ())
-        raise error
+        raise error.naming(shown) if isinstance(error, errors.CallError) else error
     data = payload["document"]
     if payload.get("kind") == "trace":
         from .model.trace import Trace

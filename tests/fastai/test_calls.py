@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import ROOT
 
 import loopdoc
-from loopdoc.errors import LoadError, UsageError
+from loopdoc.errors import CallError
 
 pytestmark = pytest.mark.fastai
 
@@ -98,20 +102,115 @@ def test_run_false_is_reset_between_fits():
     assert "Off" not in per_fit[0] and "Off" in per_fit[1]
 
 
-@pytest.mark.parametrize("call, error, text", [
-    ("export()", UsageError, "'export' does not run a training loop"),
-    ("fit(", UsageError, "not a Python call"),
-    ("fit(1, cbs=[NoSuchCallback()])", UsageError, "name 'NoSuchCallback' is not defined"),
-    ("fit(*a)", UsageError, "*args and **kwargs"),
-    ("fit(n_epoch='x', nonsense=1)", LoadError, "TypeError before the loop started"),
+@pytest.mark.parametrize("call, text", [
+    ("export()", "'export' does not run a training loop"),
+    ("fit(", "not a Python call"),
+    ("fit(1, cbs=[NoSuchCallback()])", "name 'NoSuchCallback' is not defined"),
+    ("fit(*a)", "*args and **kwargs"),
+    ("fit(n_epoch='x', nonsense=1)", "Learner.fit() got an unexpected keyword argument 'nonsense'"),
 ])
-def test_bad_calls(trained, call, error, text):
+def test_bad_calls(trained, call, text):
     learn, _ = trained
     before = snapshot(learn)
-    with pytest.raises(error, match=None) as info:
+    with pytest.raises(CallError, match=None) as info:
         loopdoc.loop(learn, call=call)
-    assert text in str(info.value)
+    assert str(info.value).startswith(f"--call {call!r}: ") and text in str(info.value)
+    assert "\n" not in str(info.value) and info.value.exit_code == 2
     same(before, snapshot(learn))
+
+
+def real_call(call: str, where: Path, cbs=()):
+    """``call`` made for real on a fresh synthetic learner (8 training, 4 validation items) whose ``path`` is ``where``
+    (``lr_find`` saves the model there first): ``None``, or what it raised."""
+    from fastai.test_utils import synth_learner
+
+    learn = synth_learner(n_trn=8, n_val=4, cbs=list(cbs), path=where)
+    raised = None
+    with warnings.catch_warnings():
+        # a failed lr_find never reaches LRFinder.after_fit, which removes its TemporaryDirectory (under `where`)
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                eval("learn." + call, {"learn": learn, "np": np})  # noqa: S307 - the test's own calls
+        except Exception as e:  # noqa: BLE001 - what the real call raises is the point
+            raised = e.with_traceback(None)
+        del learn
+        gc.collect()
+    return raised
+
+
+def dry_call(call: str, cbs=()):
+    """loopdoc's model of ``call`` on a fresh synthetic learner: the ``Loop``, or the ``CallError`` it raised."""
+    from fastai.test_utils import synth_learner
+
+    learn = synth_learner(n_trn=8, n_val=4, cbs=list(cbs))
+    try:
+        return loopdoc.loop(learn, call=call, namespace={"np": np})
+    except CallError as e:
+        return e
+
+
+# Each refusal is one fastai refuses too: the real call raises TypeError before it has trained (fine_tune('a'): after
+# its first, frozen fit of 1 epoch), while loopdoc refuses it without running anything.
+REFUSED = {
+    "fit_one_cycle('a')": "Learner.fit would get n_epoch='a', not an integer; it loops over range(n_epoch)",
+    "fit(2.5)": "Learner.fit would get n_epoch=2.5, not an integer",
+    "fine_tune('a')": "Learner.fit would get n_epoch='a', not an integer",
+    "lr_find(num_it=10.0)": ".0, not an integer; it loops over range(n_epoch)",  # n_epoch = num_it // len(dls.train) + 1
+    "fit(1, 2, 3, 4, 5, 6, 7, 8)": "Learner.fit() too many positional arguments; it takes (n_epoch, lr=None, wd=None, "
+                                   "cbs=None, reset_opt=False, start_epoch=0)",
+    "fit(1, bogus=3)": "Learner.fit() got an unexpected keyword argument 'bogus'",
+    "fit()": "Learner.fit() missing a required argument: 'n_epoch'",
+    "fit(1, n_epoch=2)": "Learner.fit() multiple values for argument 'n_epoch'",
+    "fit_sgdr('a', 1)": "Learner.fit_sgdr raised TypeError before its loop started: unsupported operand type(s)",
+    "fine_tune(1, lr_max=0.1)": "Learner.fine_tune raised TypeError before its loop started: Learner.fit_one_cycle() got "
+                                "multiple values for argument 'lr_max'",
+    "get_preds(bogus=1)": "Learner.get_preds raised TypeError before its loop started: GatherPredsCallback.__init__() "
+                          "got an unexpected keyword argument 'bogus'",
+}
+
+
+@pytest.mark.parametrize("call", REFUSED)
+def test_a_call_fastai_refuses_is_refused_before_anything_runs(call, tmp_path):
+    refused = dry_call(call)
+    assert isinstance(refused, CallError), refused
+    assert str(refused).startswith(f"--call {call!r}: ") and REFUSED[call] in str(refused), str(refused)
+    assert "\n" not in str(refused) and refused.exit_code == 2
+    raised = real_call(call, tmp_path)
+    assert isinstance(raised, TypeError), repr(raised)
+
+
+def _sets_epochs():
+    """A user callback whose ``before_fit`` sets ``n_epoch``: then fit('a') runs, and loopdoc must not refuse it."""
+    from fastai.callback.core import Callback
+
+    class SetsEpochs(Callback):
+        def before_fit(self):
+            self.learn.n_epoch = 1
+
+    return SetsEpochs()
+
+
+# What fastai accepts, loopdoc documents: a bool or a numpy integer is an index (range accepts it), a keyword fine_tune
+# forwards through **kwargs (its declared __signature__ is fastcore's, the code's is what binds), and n_epoch='a' when
+# a callback of the user's own replaces it in before_fit (loopdoc cannot know what that one does).
+ACCEPTED = ["fit(True)", "fit(np.int64(1))", "fit(0)", "fine_tune(1, div_final=1e4)", "get_preds(with_preds=True)",
+            "fit_one_cycle(1, 1e-3, 25.0, 1e5, 0.3)"]
+
+
+@pytest.mark.parametrize("call", ACCEPTED)
+def test_a_call_fastai_accepts_is_documented(call, tmp_path):
+    loop = dry_call(call)
+    assert not isinstance(loop, Exception), str(loop)
+    assert loop.call == call
+    assert real_call(call, tmp_path) is None
+
+
+def test_a_user_before_fit_may_make_any_n_epoch_work(tmp_path):
+    loop = dry_call("fit('a')", [_sets_epochs()])
+    assert not isinstance(loop, Exception), str(loop)
+    assert real_call("fit('a')", tmp_path, [_sets_epochs()]) is None
+    assert isinstance(dry_call("fit('a')"), CallError) and isinstance(real_call("fit('a')", tmp_path), TypeError)
 
 
 @pytest.mark.subprocess

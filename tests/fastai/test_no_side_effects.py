@@ -333,5 +333,5 @@ def test_the_command_line_refuses_a_disguised_call(tmp_path):  # one worker with
     pwned = tmp_path / "pwned"
     proc = run(["show", "examples/synth.py", "--call", f"__import__('os').system('touch {pwned}').fit(1)"])
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("Error: --call ") and "not a call on the learner itself" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: examples/synth.py: --call ") and "not a call on the learner itself" in proc.stderr
     assert not pwned.exists()

@@ -24,7 +24,7 @@ import loopdoc.resolve
 from loopdoc import load_json
 from loopdoc.calls import check_call, loop_calls
 from loopdoc.cli import main
-from loopdoc.errors import UsageError
+from loopdoc.errors import CallError
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.fastai]
 
@@ -60,7 +60,7 @@ def test_loop_calls_are_the_union_of_the_adapters_calls():
     ("fit(*a)", "*args and **kwargs are not supported"),
 ])
 def test_check_call_rejects(call, message):
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(CallError) as info:
         check_call(call)
     assert str(info.value).startswith(message) or message in str(info.value), str(info.value)
     assert "\n" not in str(info.value)
@@ -85,7 +85,8 @@ def test_bad_call_fails_before_any_worker_starts(command, tmp_path, monkeypatch,
     code = main([command[0], f"{FIX}/marker.py", *command[1:], "--call", "fit_one_cyle(3)"])
     err = capsys.readouterr().err
     assert code == 2 and not marker.exists()
-    assert err == ("Error: --call 'fit_one_cyle(3)': 'fit_one_cyle' is not a loop call; did you mean 'fit_one_cycle'? "
+    assert err == (f"Error: {FIX}/marker.py: --call 'fit_one_cyle(3)': 'fit_one_cyle' is not a loop call; did you mean "
+                   "'fit_one_cycle'? "
                    f"accepted: {ACCEPTED}\n")
 
 
@@ -106,7 +107,8 @@ def test_bad_call_in_a_real_process_imports_nothing(tmp_path):
     (tmp_path / "README.md").write_text("# A model\n", encoding="utf-8")
     proc = run("card", f"{FIX}/marker.py", str(tmp_path / "README.md"), "--call", "fitt(1)", env=env)
     assert proc.returncode == 2 and not marker.exists(), proc.stderr
-    assert proc.stderr.splitlines() == [f"Error: --call 'fitt(1)': 'fitt' is not a loop call; did you mean 'fit'? accepted: {ACCEPTED}"]
+    assert proc.stderr.splitlines() == [f"Error: {FIX}/marker.py: --call 'fitt(1)': 'fitt' is not a loop call; did you mean "
+                                        f"'fit'? accepted: {ACCEPTED}"]
     proc = run("show", f"{FIX}/marker.py", "--call", "fit(1)", env=env)
     assert proc.returncode == 4 and marker.read_text() == "imported\n", proc.stderr
 

@@ -24,7 +24,7 @@ import pytest
 from helpers import LIGHTNING_EXAMPLES, ROOT
 
 import loopdoc
-from loopdoc.errors import LearnerNotFound, UsageError
+from loopdoc.errors import CallError, LearnerNotFound, UsageError
 from loopdoc.model import load_json
 from loopdoc.model.loop import Phase
 from loopdoc.render import render
@@ -151,10 +151,10 @@ def test_call_names_the_trainer_method_and_objects_of_the_module(call):
     ("fit(missing)", "cannot evaluate 'missing': NameError"),
     ("test(model)", "no test data"),
 ])
-def test_a_bad_call_is_one_usage_error(call, words):
-    with pytest.raises(UsageError, match=None) as err:
+def test_a_bad_call_is_one_call_error(call, words):
+    with pytest.raises(CallError, match=None) as err:
         loop_of(f"{FIXTURES}/all_calls.py", call)
-    assert words in str(err.value)
+    assert str(err.value).startswith(f"{FIXTURES}/all_calls.py: ") and words in str(err.value)
 
 
 def test_attr_may_name_a_function_that_builds_the_trainer():

@@ -38,7 +38,7 @@ from loopdoc.adapters.transformers import extract  # noqa: E402
 from loopdoc.adapters.transformers.calls import parse_call  # noqa: E402
 from loopdoc.adapters.transformers.creation import watch_creation  # noqa: E402
 from loopdoc.adapters.transformers.wording import EVENTS_5_24  # noqa: E402
-from loopdoc.errors import LoadError, UsageError  # noqa: E402
+from loopdoc.errors import CallError, LoadError, UsageError  # noqa: E402
 from loopdoc.model.loop import Event, Phase  # noqa: E402
 
 pytestmark = [pytest.mark.transformers, pytest.mark.subprocess]
@@ -549,23 +549,25 @@ def test_is_trainer_never_imports_transformers():
 # ---------------------------------------------------------------- calls
 
 
-@pytest.mark.parametrize(("call", "error", "text"), [
-    ("fit(1)", UsageError, "'fit' does not run a Trainer loop"),
-    ("train(resume_from_checkpoint=True)", UsageError, "resume_from_checkpoint is not supported"),
-    ("predict()", UsageError, "predict needs a dataset"),
-    ("evaluate(nope)", UsageError, "cannot evaluate 'nope'"),
-    ("evaluate(None, eval_dataset=None)", UsageError, "eval_dataset given twice"),
-    ("train(**{})", UsageError, "*args and **kwargs"),
+@pytest.mark.parametrize(("call", "text"), [
+    ("fit(1)", "'fit' does not run a Trainer loop"),
+    ("train(resume_from_checkpoint=True)", "resume_from_checkpoint is not supported"),
+    ("predict()", "Trainer.predict() missing a required argument: 'test_dataset'"),
+    ("predict(None)", "predict needs a dataset"),
+    ("evaluate(nope)", "cannot evaluate 'nope'"),
+    ("evaluate(None, eval_dataset=None)", "Trainer.evaluate() multiple values for argument 'eval_dataset'"),
+    ("train(**{})", "*args and **kwargs"),
 ])
-def test_bad_calls(examples, call, error, text):
+def test_bad_calls(examples, call, text):
     trainer = examples["examples/hf_defaults.py"]["loaded"].trainer
-    with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
+    with pytest.raises(CallError) as info:
         loopdoc.loop(trainer, call=call)
+    assert str(info.value).startswith(f"--call {call!r}: ") and text in str(info.value), str(info.value)
 
 
 def test_a_call_the_trainer_cannot_make(examples):
     trainer = examples["examples/hf_defaults.py"]["loaded"].trainer  # no eval_dataset
-    with pytest.raises(UsageError, match="has no eval_dataset"):
+    with pytest.raises(CallError, match="has no eval_dataset"):
         loopdoc.loop(trainer, call="evaluate()")
     loop = loopdoc.loop(trainer, call="evaluate(eval_dataset=ds)", namespace={"ds": sc.DictDataset(3)})
     assert [p.name for p in loop.phases] == ["create", "evaluate"] and loop.call == "evaluate(eval_dataset=ds)"

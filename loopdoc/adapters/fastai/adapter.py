@@ -85,7 +85,7 @@ class FastaiAdapter:
 
         Raises:
             TypeError: an item of ``extra_callbacks`` is not a ``Callback`` or ``Callback`` class.
-            UsageError, LoadError: a bad ``call``.
+            CallError: a bad ``call`` (``calls.record_call``).
         """
         from .extract import as_callbacks, extract
 
@@ -130,7 +130,7 @@ class FastaiAdapter:
             The ``Trace``.
 
         Raises:
-            UsageError, LoadError: a bad call, or the call raised while running.
+            CallError, UsageError, LoadError: a bad call, a bad ``batches``, or the call raised while running.
         """
         from .recorder import run_trace
 

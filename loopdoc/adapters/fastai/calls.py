@@ -19,17 +19,27 @@ The copy has its own callback list and its own optimizer (``opt`` starts as None
 the learner's callbacks and optimizer are never touched; ``requires_grad`` and
 ``training`` of every model parameter and module, which ``freeze``/``unfreeze`` change,
 are restored afterwards.
+
+Before the dry run the arguments are bound to the method as Python binds them
+(``loopdoc.calls.bind_call``). The dry run then refuses what the real call refuses before it
+trains: an exception in fastai's method before its loop (``fit_sgdr('a', 1)``), and a ``fit``
+whose ``n_epoch`` is no integer (``fit_one_cycle('a')``: ``Learner.fit`` stores it and
+``Learner._do_fit`` runs ``range(self.n_epoch)``, a ``TypeError``, as does ``ProgressCallback``
+in ``before_fit``; fastai 2.8). That one is refused only when every ``before_fit`` of the
+callbacks is fastai's own: a callback of the user's could set ``learn.n_epoch`` or cancel the fit
+first. Every refusal is a ``CallError``.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import operator
 from dataclasses import dataclass
 from typing import Any
 
-from ...calls import call_expression
-from ...errors import LoadError, UsageError
+from ...calls import bind_call, call_arguments, call_expression
+from ...errors import CallError
 
 # The Learner methods that run a loop. Listed so that `--call "export()"` cannot write
 # files or worse: this is which calls are allowed, not what any of them adds.
@@ -70,29 +80,23 @@ def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tup
         ``(method name, positional args, keyword args)`` with the arguments evaluated.
 
     Raises:
-        UsageError: not a call, not a call on the learner itself, an unknown method,
+        CallError: not a call, not a call on the learner itself, an unknown method,
             ``*args``/``**kwargs``, or an argument that fails to evaluate (the message names it).
     """
     node = call_expression(text)
     if isinstance(node.func, ast.Attribute) and not isinstance(node.func.value, ast.Name):
-        raise UsageError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
+        raise CallError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
-        raise UsageError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
+        raise CallError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
     if isinstance(node.func, ast.Attribute):  # NAME.method: NAME must be the learner (a look-up, nothing is run)
         owner = node.func.value.id  # type: ignore[attr-defined]
         if trainer is not None and owner in namespace and namespace[owner] is not trainer:
-            raise UsageError(f"--call {text!r}: {owner!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
+            raise CallError(f"--call {text!r}: {owner!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-        raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
-
-    def value(expr: ast.expr) -> Any:
-        try:
-            return eval(compile(ast.Expression(expr), "<--call>", "eval"), dict(namespace))  # noqa: S307 - the user's own call
-        except Exception as e:
-            raise UsageError(f"--call {text!r}: cannot evaluate {ast.unparse(expr)!r}: {type(e).__name__}: {e}") from e
-
-    return name, [value(a) for a in node.args], {k.arg: value(k.value) for k in node.keywords if k.arg}
+        raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
+    args, kwargs = call_arguments(node, text, namespace)
+    return name, args, kwargs
 
 
 def import_for(learn: Any, name: str, text: str) -> None:
@@ -104,8 +108,13 @@ def import_for(learn: Any, name: str, text: str) -> None:
     ``defaults.callbacks``; the learner's callbacks are fixed already, and the list is
     restored so that learners built later in this process are as they would have been.
 
+    Args:
+        learn: the ``Learner``.
+        name: the method, one of ``CALLS``.
+        text: the call as given, for the message.
+
     Raises:
-        UsageError: ``learn`` still has no such method.
+        CallError: ``learn`` still has no such method.
     """
     if not hasattr(type(learn), name):
         from fastai.learner import defaults
@@ -115,7 +124,7 @@ def import_for(learn: Any, name: str, text: str) -> None:
 
         defaults.callbacks[:] = saved
     if not callable(getattr(type(learn), name, None)):
-        raise UsageError(f"--call {text!r}: {type(learn).__name__} has no method {name!r} in this fastai")
+        raise CallError(f"--call {text!r}: {type(learn).__name__} has no method {name!r} in this fastai")
 
 
 def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]:
@@ -130,11 +139,14 @@ def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]
         What the call fired, in order; at least one ``"phase"``.
 
     Raises:
-        UsageError: a bad call (see ``parse_call``).
-        LoadError: the call failed before reaching the loop (the message says how).
+        CallError: a bad call (see ``parse_call``), arguments that do not bind to the method
+            (``loopdoc.calls.bind_call``), an exception in fastai's method before its loop, or a
+            ``fit`` whose ``n_epoch`` is no integer (see the module doc); the message names the call.
+        (the call returning without running a loop is a ``CallError`` too.)
     """
     name, args, kwargs = parse_call(text, namespace, learn)
     import_for(learn, name, text)
+    bind_call(text, getattr(learn, name), args, kwargs, f"{type(learn).__name__}.{name}")
     fired: list[Fired] = []
 
     def record_event(self: Any, event_name: Any) -> None:
@@ -142,6 +154,8 @@ def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]
         fired.extend(Fired("event", str(n), tuple(self.cbs)) for n in names)
 
     def record_phase(self: Any, f: Any, event_type: str, ex: Any, final: Any = None) -> None:
+        if event_type == "fit":
+            _check_epochs(self, text)
         fired.append(Fired("phase", event_type, tuple(self.cbs)))
 
     base = type(learn)
@@ -155,16 +169,51 @@ def record_call(learn: Any, text: str, namespace: dict[str, Any]) -> list[Fired]
     modules = [(m, m.training) for m in learn.model.modules()]
     try:
         getattr(clone, name)(*args, **kwargs)
+    except CallError:
+        raise
     except Exception as e:
         # Code after the last loop (lr_find reading the recorder's losses) may fail on
         # the copy, which recorded nothing: what the loop would run is already known.
         if not any(f.kind == "phase" for f in fired):
-            raise LoadError(f"--call {text!r}: {type(e).__name__} before the loop started: {e}") from e
+            raise CallError(f"--call {text!r}: {type(learn).__name__}.{name} raised {type(e).__name__} before its loop "
+                            f"started: {_one_line(e)}") from e
     finally:
         for p, flag in params:
             p.requires_grad_(flag)
         for m, flag in modules:
             m.training = flag
     if not any(f.kind == "phase" for f in fired):
-        raise LoadError(f"--call {text!r}: returned without running a loop")
+        raise CallError(f"--call {text!r}: returned without running a loop")
     return fired
+
+
+def _check_epochs(learn: Any, text: str) -> None:
+    """Refuse a ``fit`` whose ``n_epoch`` is no integer, as fastai's own loop would (see the module doc).
+
+    Args:
+        learn: the dry copy, as ``Learner.fit`` leaves it just before ``_with_events(self._do_fit, 'fit', …)``.
+        text: the call, for the message.
+
+    Raises:
+        CallError: ``learn.n_epoch`` is no integer (``operator.index`` fails, as in ``range``) and every
+            ``before_fit`` of ``learn.cbs`` is fastai's own.
+    """
+    n_epoch = getattr(learn, "n_epoch", None)
+    try:
+        operator.index(n_epoch)
+    except TypeError:
+        if all(_fastais_before_fit(cb) for cb in learn.cbs):
+            raise CallError(f"--call {text!r}: Learner.fit would get n_epoch={n_epoch!r}, not an integer; it loops "
+                            "over range(n_epoch), which raises TypeError") from None
+
+
+def _fastais_before_fit(cb: Any) -> bool:
+    """The callback has no ``before_fit``, or the one it has is a function of a class of fastai's own."""
+    if "before_fit" in getattr(cb, "__dict__", {}):
+        return False
+    owner = next((k for k in type(cb).__mro__ if "before_fit" in vars(k)), None)
+    return owner is None or (owner.__module__ or "").split(".")[0] == "fastai"
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or "(no message)"

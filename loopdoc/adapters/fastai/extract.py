@@ -86,7 +86,7 @@ def extract(learn: Any, *, loaded_from: str, extra_cbs: Iterable[Any] = (), call
 
     Raises:
         ImportError: fastai is not installed.
-        UsageError, LoadError: a bad ``call`` (see ``fastai_call.record_call``).
+        CallError: a bad ``call`` (see ``fastai_call.record_call``).
     """
     import fastai
     from fastai.callback import core

@@ -80,7 +80,8 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
         The ``Trace`` (its ``differences`` empty: the neutral ``loopdoc.analysis.compare`` fills them in).
 
     Raises:
-        UsageError: a bad call or ``batches`` < 1.
+        CallError: a bad call (``calls.parse_call``).
+        UsageError: ``batches`` < 1.
         LoadError: the call raised (the message names the exception; a write the run was
             refused names the file); the learner's instrumentation is removed and its
             ``path``, ``model_dir`` and callbacks' file attributes are restored first.

@@ -85,7 +85,8 @@ class LightningAdapter:
             The model.
 
         Raises:
-            UsageError: a bad call, or ``extra_callbacks``.
+            CallError: a bad call (``calls.parse_call``).
+            UsageError: ``extra_callbacks``.
             LearnerNotFound: no call given and the module's objects are ambiguous (the message says what to pass).
         """
         from .extract import extract
@@ -130,7 +131,8 @@ class LightningAdapter:
             The ``Trace``.
 
         Raises:
-            UsageError, LoadError: a bad call, or the call raised while running.
+            CallError, UsageError, LoadError: a bad call, a bad ``batches`` or logger, or the call raised while
+                running.
         """
         from .recorder import run_trace
 

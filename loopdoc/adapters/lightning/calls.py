@@ -12,13 +12,12 @@ DataLoaders, and says what to write when that is ambiguous. Nothing here runs a 
 from __future__ import annotations
 
 import ast
-import inspect
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...calls import call_expression
-from ...errors import LearnerNotFound, UsageError
+from ...calls import bind_call, call_arguments, call_expression
+from ...errors import CallError, LearnerNotFound
 from ..introspect import safe_repr
 from .lib import PACKAGES, Lightning, package_of
 
@@ -60,8 +59,9 @@ def parse_call(text: str, trainer: Any, namespace: dict[str, Any]) -> Call:
     """Parse and bind ``"fit(model, train_dl, val_dl)"`` (or ``"trainer.fit(...)"``) as ``Trainer.<method>`` would.
 
     Arguments are evaluated in ``namespace`` (the user's module globals) and bound to the method's
-    signature (``inspect.signature``); a DataModule passed as ``train_dataloaders`` or ``dataloaders``
-    becomes ``datamodule``, as ``Trainer._fit_impl`` / ``_validate_impl`` do (2.6).
+    signature as Python would bind them (``loopdoc.calls.bind_call``); a DataModule passed as
+    ``train_dataloaders`` or ``dataloaders`` becomes ``datamodule``, as ``Trainer._fit_impl`` /
+    ``_validate_impl`` do (2.6).
 
     Args:
         text: the call.
@@ -72,55 +72,39 @@ def parse_call(text: str, trainer: Any, namespace: dict[str, Any]) -> Call:
         The ``Call``.
 
     Raises:
-        UsageError: not a call, a method that runs no loop, ``*args``/``**kwargs``, an argument that fails to
+        CallError: not a call, a method that runs no loop, ``*args``/``**kwargs``, an argument that fails to
             evaluate or does not fit the signature, no LightningModule, one of the other Lightning package,
             both loaders and a DataModule, or ``ckpt_path`` (resuming is not modelled).
     """
     node = call_expression(text, "'fit(model, datamodule=dm)'")
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in CALLS:
-        raise UsageError(f"--call {text!r}: {name!r} does not run a loop; use one of {', '.join(CALLS)}")
+        raise CallError(f"--call {text!r}: {name!r} does not run a loop; use one of {', '.join(CALLS)}")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-        raise UsageError(f"--call {text!r}: *args and **kwargs are not supported")
+        raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
 
-    def value(expr: ast.expr) -> Any:
-        try:
-            return eval(compile(ast.Expression(expr), "<--call>", "eval"), dict(namespace))  # noqa: S307 - the user's own call
-        except Exception as e:
-            raise UsageError(f"--call {text!r}: cannot evaluate {ast.unparse(expr)!r}: {type(e).__name__}: {e}") from e
-
-    args = [value(a) for a in node.args]
-    kwargs = {k.arg: value(k.value) for k in node.keywords if k.arg}
-    try:
-        bound = inspect.signature(getattr(trainer, name)).bind(*args, **kwargs)
-    except TypeError as e:
-        raise UsageError(f"--call {text!r}: {e} (Trainer.{name} takes {_parameters(trainer, name)})") from e
+    args, kwargs = call_arguments(node, text, namespace)
+    bound = bind_call(text, getattr(trainer, name), args, kwargs, f"{type(trainer).__name__}.{name}")
+    arguments = dict(bound.arguments) if bound is not None else dict(kwargs)
     shown = name + "(" + ", ".join([ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]) + ")"
-    return _resolve(name, dict(bound.arguments), trainer, shown, text)
-
-
-def _parameters(trainer: Any, name: str) -> str:
-    try:
-        return ", ".join(inspect.signature(getattr(trainer, name)).parameters)
-    except (TypeError, ValueError):
-        return "?"
+    return _resolve(name, arguments, trainer, shown, text)
 
 
 def _resolve(method: str, arguments: dict[str, Any], trainer: Any, shown: str, text: str) -> Call:
     """A ``Call`` from bound arguments, with Lightning's own argument fix-ups (``trainer.py`` ``_fit_impl`` & co, 2.6)."""
     lib = Lightning.of(package_of(trainer) or PACKAGES[0])
     if arguments.get("ckpt_path") is not None:
-        raise UsageError(f"--call {text!r}: ckpt_path is not modelled (resuming adds the checkpoint-loading hooks); "
+        raise CallError(f"--call {text!r}: ckpt_path is not modelled (resuming adds the checkpoint-loading hooks); "
                          "document the call without it")
     model = arguments.get("model")
     if model is None:
         model = trainer.lightning_module
     if model is None:
-        raise UsageError(f"--call {text!r}: no LightningModule; pass one, e.g. '{method}(model)'")
+        raise CallError(f"--call {text!r}: no LightningModule; pass one, e.g. '{method}(model)'")
     if not isinstance(model, lib.LightningModule):
         other = package_of(model)
         why = f"a {other} LightningModule; this Trainer is {lib.pkg}'s" if other else f"{safe_repr(model)}, not a LightningModule"
-        raise UsageError(f"--call {text!r}: the model is {why} (Trainer.{method} would raise TypeError)")
+        raise CallError(f"--call {text!r}: the model is {why} (Trainer.{method} would raise TypeError)")
     datamodule = arguments.get("datamodule")
     first = "train_dataloaders" if method == "fit" else "dataloaders"
     loaders = arguments.get(first)
@@ -128,9 +112,9 @@ def _resolve(method: str, arguments: dict[str, Any], trainer: Any, shown: str, t
         datamodule, loaders = loaders, None
     val = arguments.get("val_dataloaders") if method == "fit" else None
     if datamodule is not None and not isinstance(datamodule, lib.LightningDataModule):
-        raise UsageError(f"--call {text!r}: datamodule is {safe_repr(datamodule)}, not a {lib.pkg} LightningDataModule")
+        raise CallError(f"--call {text!r}: datamodule is {safe_repr(datamodule)}, not a {lib.pkg} LightningDataModule")
     if datamodule is not None and (loaders is not None or val is not None):
-        raise UsageError(f"--call {text!r}: pass either dataloaders or a datamodule, not both (Lightning raises "
+        raise CallError(f"--call {text!r}: pass either dataloaders or a datamodule, not both (Lightning raises "
                          "MisconfigurationException)")
     kwargs = {k: v for k, v in arguments.items() if k not in ("model", first, "val_dataloaders", "datamodule")}
     run = {"model": model, **({first: loaders} if loaders is not None else {}),

@@ -106,7 +106,8 @@ def extract(trainer: Any, *, loaded_from: str, call: str | None = None, namespac
         The model.
 
     Raises:
-        UsageError: a bad call. LearnerNotFound: no call given and the module's objects are ambiguous.
+        CallError: a bad call, or one Lightning would refuse (no data, no step).
+        LearnerNotFound: no call given and the module's objects are ambiguous.
     """
     return plan(trainer, loaded_from=loaded_from, call=call, namespace=namespace, observation=observation)[0]
 
@@ -715,9 +716,9 @@ class _Builder:
         lib, t, call = self.lib, self.t, self.call
         validation = self.validation_enabled()
         if not self.defined("train_dataloader", call.train):
-            from ...errors import UsageError
+            from ...errors import CallError
 
-            raise UsageError(f"{call.text}: no training data: pass train_dataloaders or a datamodule, or define "
+            raise CallError(f"{call.text}: no training data: pass train_dataloaders or a datamodule, or define "
                              "train_dataloader() (Trainer.fit would raise)")
         for required in ("training_step", "configure_optimizers"):  # `__verify_train_val_loop_configuration` (2.6)
             if not lib.overridden(required, self.model):
@@ -823,14 +824,14 @@ class _Builder:
         limit = t.limit_val_batches if stage == "validation" else t.limit_test_batches
         step = "validation_step" if stage == "validation" else "test_step"
         if not self.defined(loader, call.loaders):
-            from ...errors import UsageError
+            from ...errors import CallError
 
-            raise UsageError(f"{call.text}: no {stage} data: pass dataloaders or a datamodule, or define {loader}() "
+            raise CallError(f"{call.text}: no {stage} data: pass dataloaders or a datamodule, or define {loader}() "
                              f"(Trainer.{call.method} would raise)")
         if not self.lib.overridden(step, self.model):
-            from ...errors import UsageError
+            from ...errors import CallError
 
-            raise UsageError(f"{call.text}: {type(self.model).__name__} defines no {step} (Trainer.{call.method} would raise)")
+            raise CallError(f"{call.text}: {type(self.model).__name__} defines no {step} (Trainer.{call.method} would raise)")
         children: list[Any] = [self.setup_part(call.method)]
         children.append(self.step("zero_grad", "self.lightning_module.zero_grad()", "`Trainer._run_stage`, before the loop."))
         if limit != 0:
@@ -845,9 +846,9 @@ class _Builder:
     def predict(self) -> Phase:
         t, call = self.t, self.call
         if not self.defined("predict_dataloader", call.loaders):
-            from ...errors import UsageError
+            from ...errors import CallError
 
-            raise UsageError(f"{call.text}: no predict data: pass dataloaders or a datamodule, or define predict_dataloader() "
+            raise CallError(f"{call.text}: no predict data: pass dataloaders or a datamodule, or define predict_dataloader() "
                              "(Trainer.predict would raise)")
         children: list[Any] = [self.setup_part("predict")]
         children.append(self.step("zero_grad", "self.lightning_module.zero_grad()", "`Trainer._run_stage`, before the loop."))

@@ -383,7 +383,8 @@ def run_trace(trainer: Any, loop: Loop, call: str, namespace: dict[str, Any], ba
         The ``Trace`` (its ``differences`` empty: ``loopdoc.analysis.compare`` fills them in).
 
     Raises:
-        UsageError: a bad call, ``batches`` < 1, a logger that cannot be redirected, a ``val_check_interval`` too large.
+        CallError: a bad call (``calls.parse_call``).
+        UsageError: ``batches`` < 1, a logger that cannot be redirected, a ``val_check_interval`` too large.
         LoadError: the call raised (the message names the exception); everything is put back first.
     """
     if batches < 1:

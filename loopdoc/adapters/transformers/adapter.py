@@ -87,7 +87,8 @@ class TransformersAdapter:
             The model.
 
         Raises:
-            UsageError: a bad ``call``, a call the trainer cannot make, or ``extra_callbacks``.
+            CallError: a bad ``call`` (``calls.parse_call``), or a call the trainer cannot make.
+            UsageError: ``extra_callbacks``.
         """
         from .calls import parse_call
         from .extract import build
@@ -95,7 +96,7 @@ class TransformersAdapter:
         if extra_callbacks is not None:
             raise UsageError("a Trainer's train(), evaluate() and predict() take no callbacks; add them with "
                              "Trainer(callbacks=...) or trainer.add_callback(...)")
-        parsed = parse_call(call, namespace) if call is not None else None
+        parsed = parse_call(call, namespace, trainer) if call is not None else None
         if observation is not None:
             with contextlib.suppress(TypeError):  # a trainer that cannot be weakly referenced
                 _OBSERVED[trainer] = observation
@@ -115,7 +116,8 @@ class TransformersAdapter:
             The ``Trace``.
 
         Raises:
-            UsageError, LoadError: a bad call, or the call raised while running.
+            CallError, UsageError, LoadError: a bad call, a bad ``batches`` or ``push_to_hub``, or the call raised
+                while running.
         """
         from .recorder import run_trace
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import UsageError
+from ...errors import CallError, UsageError
 from ...model.loop import Callback, Event, Framework, Handler, LearnerSummary, Loop, Node, Phase, Step
 from ..introspect import callback_ids, class_source, clean_doc, describe, get, handler_for, qualified, safe_repr
 from . import plan as plans
@@ -133,7 +133,7 @@ def build(trainer: Any, *, loaded_from: str, call: Call | None = None, at_init: 
 
     Raises:
         ImportError: transformers is not installed.
-        UsageError: the call needs a dataset the trainer lacks (``train()`` without ``train_dataset``, ``evaluate()``
+        CallError: the call needs a dataset the trainer lacks (``train()`` without ``train_dataset``, ``evaluate()``
             without an eval dataset), or ``train()`` on a dataset without length and without ``max_steps``.
     """
     call = call or default_call(trainer)
@@ -381,10 +381,10 @@ class _Builder:
     def train_phase(self) -> Phase:
         a, n = self.args, self.n
         if getattr(self.trainer, "train_dataset", None) is None:
-            raise UsageError(f"--call {self.call.text!r}: the Trainer has no train_dataset (Trainer.train raises "
+            raise CallError(f"--call {self.call.text!r}: the Trainer has no train_dataset (Trainer.train raises "
                              "ValueError: Trainer: training requires a train_dataset.)")
         if n is None:
-            raise UsageError(f"--call {self.call.text!r}: the train dataset has no length and max_steps={a.max_steps}: "
+            raise CallError(f"--call {self.call.text!r}: the train dataset has no length and max_steps={a.max_steps}: "
                              "Trainer.train raises ValueError (args.max_steps must be set to a positive value)")
         s = self.schedule
         assert s is not None
@@ -627,7 +627,7 @@ class _Builder:
     def evaluate_call(self, call: Call) -> Phase:
         dataset = call.kwargs.get("eval_dataset")
         if dataset is None and getattr(self.trainer, "eval_dataset", None) is None:
-            raise UsageError(f"--call {call.text!r}: the Trainer has no eval_dataset (Trainer.get_eval_dataloader raises "
+            raise CallError(f"--call {call.text!r}: the Trainer has no eval_dataset (Trainer.get_eval_dataloader raises "
                              "ValueError: Trainer: evaluation requires an eval_dataset.); pass one: 'evaluate(eval_dataset=ds)'")
         if isinstance(dataset, str):
             dataset = {dataset: self.trainer.eval_dataset[dataset]} if isinstance(self.trainer.eval_dataset, dict) else None

@@ -65,12 +65,13 @@ def run_trace(trainer: Any, call: str | None, namespace: dict[str, Any], batches
         The ``Trace`` (its ``differences`` empty: the neutral ``loopdoc.analysis.compare`` fills them in).
 
     Raises:
-        UsageError: a bad call, ``batches`` < 1, or ``push_to_hub=True``.
+        CallError: a bad call (``calls.parse_call``), or one the trainer cannot make.
+        UsageError: ``batches`` < 1, or ``push_to_hub=True``.
         LoadError: the call raised (the message names the exception); the instrumentation and the caps are undone first.
     """
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
-    parsed = parse_call(call, namespace) if call is not None else default_call(trainer)
+    parsed = parse_call(call, namespace, trainer) if call is not None else default_call(trainer)
     args = trainer.args
     if args.push_to_hub:
         raise UsageError(f"--call {parsed.text!r}: push_to_hub=True: a traced run would push to the Hugging Face Hub; "
