@@ -10,7 +10,8 @@ medians against its goal:
   ``python -c "import jinja2, markdown_it"``; rendering must import neither torch nor
   fastai (checked with ``-X importtime``). Goal ≤ 1.3× (issue 11). loopdoc's cache (compiled
   templates, docstring HTML: ``loopdoc.rendering.cache``) is warm, as for every render after the
-  first; a second line, with no goal, shows the same render without any cache.
+  first; two more lines, with no goal, show the same render with every docstring new (templates
+  cached) and without any cache (the first run after installing).
 - learner: ``loopdoc render examples/synth.py -o x.html`` against ``python examples/synth.py``
   (importing fastai and building the learner is the unavoidable cost). Goal ≤ 1.10×.
 - lightning: ``loopdoc render examples/lightning_datamodule.py -o x.html`` against running that file without its
@@ -104,6 +105,12 @@ def startup(repeats: int, tmp: Path) -> None:
     baseline = ("python -c 'import jinja2, markdown_it'", [PY, "-c", "import jinja2, markdown_it"])
     compare("startup: render a saved model", ("loopdoc render loop.json -o x.html", render), baseline, repeats, 1.3)
     print(f"  imports torch, fastai or numpy: {', '.join(heavy) if heavy else 'none'}")
+    fresh = tmp / "cache-without-docstrings"
+    fresh.mkdir()
+    (fresh / "markdown").write_text("a file where the docstring memo's folder would be: no memo\n")
+    compare("startup with new docstrings (templates cached, every docstring through markdown-it: a model whose "
+            "docstrings loopdoc has not rendered before)", ("loopdoc render loop.json -o x.html, new docstrings", render),
+            baseline, repeats, None, a_env={"LOOPDOC_CACHE_DIR": str(fresh)})
     compare("startup without loopdoc's cache (LOOPDOC_CACHE_DIR='': templates compiled, every docstring through "
             "markdown-it, as on the first run after installing)", ("loopdoc render loop.json -o x.html, no cache", render),
             baseline, repeats, None, a_env={"LOOPDOC_CACHE_DIR": ""})
