@@ -103,15 +103,17 @@ def check_unknown_event(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
 def check_ties(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
     """LD401: callbacks of equal order that respond at the same event: only the order they were added decides.
 
-    One finding per set of tied callbacks (at least one of them the user's), listing the events; it
-    points at the user's callback added last among them, or at the trainer's construction.
+    One finding per set of tied callbacks (at least one of them the user's), listing the events (with their places,
+    ``after_batch (fit › epoch › validate › batch)``, where two findings name the same event: a tie can differ from
+    place to place, as when a callback is switched off in validation); it points at the user's callback added last
+    among them, or at the trainer's construction.
     """
     from ..adapters.registry import wording
 
     words = wording(loop.framework.name)
     by_id = {cb.id: cb for cb in loop.callbacks}
-    ties: dict[tuple[str, ...], list[str]] = {}
-    for _, event in loop.iter_events():
+    ties: dict[tuple[str, ...], dict[str, list[tuple[str, ...]]]] = {}  # tied callbacks → event name → its places
+    for path, event in loop.iter_events():
         orders: dict[Any, list[str]] = {}
         for h in event.handlers:
             cb = by_id.get(h.callback)
@@ -122,9 +124,12 @@ def check_ties(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
                 group.append(h.callback)
         for group in orders.values():
             if len(group) > 1:
-                events = ties.setdefault(tuple(group), [])
-                if event.name not in events:
-                    events.append(event.name)
+                places = ties.setdefault(tuple(group), {}).setdefault(event.name, [])
+                if path not in places:
+                    places.append(path)
+    groups_reported = [g for g in ties if any(f is not None and f.user for f in (facts.callback(i) for i in g))]
+    named = [name for g in groups_reported for name in ties[g]]
+    shared = {name for name in named if named.count(name) > 1}  # named by two findings: each says where
     key = words.order_key or "order"
     for group, events in ties.items():
         users = [f for f in (facts.callback(i) for i in group) if f is not None and f.user]
@@ -132,7 +137,8 @@ def check_ties(loop: Loop, facts: LintFacts) -> Iterable[Finding]:
             continue  # the framework's own callbacks: its design, not the user's setup
         last = users[-1]
         names = ", ".join(f"`{i}`" for i in group[:-1]) + f" and `{group[-1]}`"
-        shown = ", ".join(f"`{e}`" for e in events)
+        shown = ", ".join(f"`{e}`" + (f" ({'; '.join(' › '.join(p) for p in places)})" if e in shared else "")
+                          for e, places in events.items())
         if last.added_at is not None:
             source, column = last.added_at, last.added_column
         elif facts.created_at is not None and not by_id[last.callback].origin:  # not added by the call

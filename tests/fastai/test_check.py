@@ -306,6 +306,35 @@ def test_ld401_equal_order_runs_in_insertion_order(custom):
     assert first_at_before_fit([ns["LogTrainBatch"](), ns["LogBatch"]()]) == ["LogTrainBatch", "LogBatch"]
 
 
+def test_ld401_ties_that_differ_by_place_say_where():
+    """With a second ``LogBatch`` (``fit(1, cbs=[LogBatch()])``) three callbacks of order 5 respond to ``after_batch``
+    in training, two in validation (``LogTrainBatch`` has ``run_valid=False``): both findings name ``after_batch``, so
+    each says where, and a real fit runs exactly those there."""
+    from loopdoc.worker import perform
+
+    fresh = load_and_lint("examples/custom_callbacks.py")
+    with quiet_in_root():
+        loop = perform(fresh.loaded, {"what": "loop", "call": "fit(1, cbs=[LogBatch()])"})
+    assert [f.message for f in loop.findings if f.code == "LD401"] == [
+        "`LogBatch` and `LogBatch-2` have equal `order` (5) and both respond to `after_batch` (fit › epoch › validate › "
+        "batch): they run in the cbs list order, which alone decides which runs first",
+        "`LogBatch`, `LogTrainBatch` and `LogBatch-2` have equal `order` (5) and all respond to `before_fit`, `after_batch` "
+        "(fit › epoch › train › batch): they run in the cbs list order, which alone decides which runs first"]
+    from observe import recording
+
+    with quiet_in_root(), recording() as seen:
+        fresh.learn.fit(1, cbs=[fresh.loaded.namespace["LogBatch"]()])
+    order5 = {"LogBatch", "LogTrainBatch", "LogBatch-2"}
+
+    def tied(path, event):
+        return {tuple(r["callback"] for r in f["ran"] if r["callback"] in order5) for f in seen["observed"]
+                if tuple(f["path"]) == path and f["event"] == event}
+
+    assert tied(("fit#1", "epoch", "train", "batch"), "after_batch") == {("LogBatch", "LogTrainBatch", "LogBatch-2")}
+    assert tied(("fit#1", "epoch", "validate", "batch"), "after_batch") == {("LogBatch", "LogBatch-2")}
+    assert tied(("fit#1",), "before_fit") == {("LogBatch", "LogTrainBatch", "LogBatch-2")}
+
+
 # --- notes: each kind against a real run ---------------------------------------------------------------------------
 
 
