@@ -142,16 +142,6 @@ def at(loop, path: tuple[str, ...], name: str) -> Event:
     return next(e for p, e in nodes(loop) if p == path and e.name == name)
 
 
-@pytest.fixture
-def out(tmp_path, monkeypatch):
-    """output_dir in a temp folder; the working directory an empty temp folder that must stay empty."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    yield str(tmp_path / "out")
-    assert os.listdir(cwd) == [], f"written to the working directory: {os.listdir(cwd)}"
-
-
 # ---------------------------------------------------------------- static == observed, per scenario
 
 

@@ -23,16 +23,6 @@ from loopdoc.errors import CallError  # noqa: E402
 pytestmark = pytest.mark.transformers
 
 
-@pytest.fixture
-def out(tmp_path, monkeypatch):
-    """output_dir in a temp folder; the working directory an empty temp folder that must stay empty."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    yield str(tmp_path / "out")
-    assert os.listdir(cwd) == [], f"written to the working directory: {os.listdir(cwd)}"
-
-
 NAMESPACE = {"ds": sc.DictDataset(3)}
 
 REFUSED = {
