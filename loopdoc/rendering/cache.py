@@ -27,6 +27,12 @@ from pathlib import Path
 MEMO_LIMIT = 4096
 """At most this many docstrings in one ``MarkdownMemo`` file; a larger one keeps only those of the last render."""
 
+MEMO_BYTES = 8 * 1024 * 1024
+"""At most this many characters of text and HTML in one memo file, likewise (each render reads the whole file)."""
+
+ENTRY_CHARS = 64 * 1024
+"""A docstring whose text and HTML are longer than this is rendered each time, never remembered."""
+
 
 def cache_dir() -> Path | None:
     """Where loopdoc's rendering caches live.
@@ -129,7 +135,8 @@ class MarkdownMemo:
         return data
 
     def html(self, kind: str, text: str, make: Callable[[], str]) -> str:
-        """The HTML of ``text`` rendered as ``kind``: remembered, or ``make()`` (then remembered).
+        """The HTML of ``text`` rendered as ``kind``: remembered, or ``make()`` (then remembered unless longer than
+        ``ENTRY_CHARS`` with its text).
 
         Args:
             kind: ``"block"`` or ``"inline"`` (different renderings of the same text).
@@ -140,28 +147,42 @@ class MarkdownMemo:
             The HTML text.
         """
         key = f"{kind}\0{text}"
-        self._used.add(key)
         found = self._known.get(key)
         if found is None:
-            found = self._known[key] = make()
-            self._changed = True
+            found = make()
+            if len(key) + len(found) <= ENTRY_CHARS:
+                self._known[key] = found
+                self._changed = True
+        if key in self._known:
+            self._used.add(key)
         return found
 
     def save(self) -> None:
-        """Write the memo back if it gained entries (atomically: a temporary file renamed over it); never raises.
+        """Write the memo back if it gained entries; never raises.
 
-        Keeps every entry, or only the entries used since it was read once there are more than ``MEMO_LIMIT``.
+        What another process wrote meanwhile is kept too (the file is read again and merged). Past
+        ``MEMO_LIMIT`` entries or ``MEMO_BYTES`` characters only the entries used since this memo was read
+        are kept. The file is written to a new private temporary file (``tempfile.mkstemp``: mode ``0600``,
+        a name no one can guess or plant a link at) that then replaces it in one step.
         """
         if not self._changed or self._path is None:
             return
-        keep = self._known if len(self._known) <= MEMO_LIMIT else {k: self._known[k] for k in self._used}
-        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_bytes(marshal.dumps(keep))
-            os.replace(temporary, self._path)
-        except OSError:  # read-only or full disk: the next run renders again
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            return
-        self._changed = False
+        merged = {**self._read(), **self._known}
+        if len(merged) > MEMO_LIMIT or sum(len(k) + len(v) for k, v in merged.items()) > MEMO_BYTES:
+            merged = {k: self._known[k] for k in self._used}
+        import tempfile
 
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{self._path.name}.", suffix=".tmp", dir=self._path.parent)
+        except OSError:  # read-only or full: the next run renders again
+            return
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(marshal.dumps(merged))
+            os.replace(temporary, self._path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            return
+        self._known = merged
+        self._changed = False

@@ -21,7 +21,7 @@ from ..model.loop import Loop
 from .documents import document_context, render
 from .environment import environment, template_errors
 from .links import check_source_url
-from .markdown import markdown_parser, markdown_text
+from .markdown import markdown_parser, markdown_text, python_names_literal
 from .text import printable_text, printable_value
 
 FRAGMENT_TEMPLATE = "fragment.html.jinja"
@@ -153,7 +153,9 @@ def markdown_fragment(text: str | None) -> Markup:
     """Like ``loopdoc.rendering.markdown.markdown_to_html``, for a docstring inside a page: its headings become bold paragraphs.
 
     A docstring's ``# Heading`` must not become a heading of the page it is embedded in
-    (nor of its table of contents). Raw HTML is escaped, never passed through.
+    (nor of its table of contents). Raw HTML is escaped, never passed through. Python names
+    written without backticks (``__init__``, ``*args``) stay as written, as on loopdoc's own page
+    (``python_names_literal``).
 
     Args:
         text: Markdown, or ``None``.
@@ -166,7 +168,7 @@ def markdown_fragment(text: str | None) -> Markup:
     md = markdown_parser()
     md.add_render_rule("heading_open", lambda *args: "<p><strong>")
     md.add_render_rule("heading_close", lambda *args: "</strong></p>\n")
-    return Markup(md.render(text))
+    return Markup(md.render(python_names_literal(text)))
 
 
 def render_markdown_section(loop: Loop, *, heading_level: int = 2, title: str = "Training loop",

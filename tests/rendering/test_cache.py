@@ -138,3 +138,32 @@ def test_the_memo_is_bounded(memo_dir, monkeypatch):
     memo.save()
     assert marshal.loads((memo_dir / "k.marshal").read_bytes()) == {"block\0old 1": "<p>old 1</p>\n", "block\0new": "<p>new</p>\n"}
     assert MEMO_LIMIT == 4096
+
+
+def test_two_writers_keep_both_entries_and_the_file_is_private(memo_dir):
+    """Two renders at once (two memos read before either saves): the second save keeps what the first wrote."""
+    first, second = MarkdownMemo("k"), MarkdownMemo("k")
+    first.html("block", "one", lambda: "<p>one</p>\n")
+    second.html("block", "two", lambda: "<p>two</p>\n")
+    first.save()
+    second.save()
+    path = memo_dir / "k.marshal"
+    assert marshal.loads(path.read_bytes()) == {"block\0one": "<p>one</p>\n", "block\0two": "<p>two</p>\n"}
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in memo_dir.iterdir()] == ["k.marshal"]  # no temporary file left
+
+
+def test_huge_docstrings_are_not_remembered_and_the_file_is_bounded_in_size(memo_dir, monkeypatch):
+    memo = MarkdownMemo("k")
+    huge = "x" * cache.ENTRY_CHARS
+    assert memo.html("block", huge, lambda: f"<p>{huge}</p>\n") == f"<p>{huge}</p>\n"
+    memo.html("block", "small", lambda: "<p>small</p>\n")
+    memo.save()
+    assert list(marshal.loads((memo_dir / "k.marshal").read_bytes())) == ["block\0small"]
+    monkeypatch.setattr(cache, "MEMO_BYTES", 100)
+    memo = MarkdownMemo("k")
+    for i in range(5):
+        memo.html("block", f"text {i} " * 5, lambda i=i: f"<p>{i}</p>\n")
+    memo.save()  # over 100 characters: only this memo's own entries are kept, not the older one
+    kept = marshal.loads((memo_dir / "k.marshal").read_bytes())
+    assert "block\0small" not in kept and len(kept) == 5

@@ -43,3 +43,13 @@ def test_fragment_parts_cut_at_every_heading() -> None:
         fragment_parts(loop, heading_level=7)
     with pytest.raises(UsageError):
         fragment_parts(loop, id_prefix='"><script>')
+
+
+def test_fragment_docstrings_keep_python_names_as_the_page_does() -> None:
+    """``__init__`` and ``*args`` written without backticks: the docs-host fragment shows them as loopdoc's page does."""
+    from loopdoc.rendering.fragment import markdown_fragment
+    from loopdoc.rendering.markdown import markdown_to_html
+
+    text = "Calls __init__ with *args and **kwargs; **bold** stays."
+    assert str(markdown_fragment(text)) == str(markdown_to_html(text)) == (
+        "<p>Calls __init__ with *args and **kwargs; <strong>bold</strong> stays.</p>\n")
