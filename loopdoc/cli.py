@@ -250,9 +250,19 @@ _SUBCOMMANDS = {"render": _add_render, "show": _add_show, "trace": _add_trace, "
 
 
 def _rule_list() -> str:
-    from .analysis.lint import every_rule
+    """``LD101 (warning), …``: each code with its level, and a framework's own level where it differs
+    (``LD201 (warning; lightning: error)``)."""
+    from .adapters.registry import adapters
+    from .analysis.lint import adapter_rules, every_rule
 
-    return ", ".join(f"{r.code} ({r.level})" for r in every_rule()) + "; the README says what each finds"
+    others: dict[str, list[str]] = {}
+    for rule in every_rule():
+        for a in adapters():
+            own = next((r for r in adapter_rules(a) if r.code == rule.code), None)
+            if own is not None and own.level != rule.level:
+                others.setdefault(rule.code, []).append(f"{a.name}: {own.level}")
+    return ", ".join(f"{r.code} ({'; '.join([r.level, *others.get(r.code, [])])})" for r in every_rule()) + (
+        "; the README says what each finds")
 
 
 def _ignore_help() -> str:
