@@ -64,7 +64,34 @@ class _Parser(argparse.ArgumentParser):
         Raises:
             SystemExit: always, with code 2.
         """
-        self.exit(2, f"Error: {self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
+        prog = getattr(self, "_erring_prog", self.prog)
+        self.exit(2, f"Error: {prog}: {_one_line(message)} (see {prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        """argparse's ``parse_args``, except that arguments no parser knows are blamed on the subcommand given.
+
+        argparse reports ``unrecognized arguments`` from the top-level parser even when they follow a
+        subcommand; the message then points to ``loopdoc render --help``, where the options are listed.
+
+        Args:
+            args: the arguments (``None``: ``sys.argv[1:]``).
+            namespace: the namespace to fill, or ``None``.
+
+        Returns:
+            The parsed arguments.
+
+        Raises:
+            SystemExit: a usage error (code 2, one line ``Error: …``; ``error``), or ``--help``/``--version`` (0).
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            self._erring_prog = f"{self.prog} {command}" if command else self.prog
+            try:
+                self.error(f"unrecognized arguments: {' '.join(extras)}")
+            finally:
+                del self._erring_prog
+        return parsed
 
     def format_help(self) -> str:
         """argparse's help, after filling in help texts deferred with ``_lazy_help`` (they import modules)."""
@@ -83,8 +110,9 @@ def _lazy_help(action: argparse.Action, make: Any) -> None:
 
 ASSETS_HELP = ("Markdown: write the matrix as DIR/<name>-matrix.svg and show that image instead of the inline table "
                "(for hosts that allow SVG images)")
-CALL_HELP = ("document the loop of this call instead of plain fit, e.g. 'fit_one_cycle(3, 1e-3)', 'fine_tune(2)', "
-             "'get_preds()', 'fit(1, cbs=[MyCallback()])' (names from the learner's module); nothing is trained")
+CALL_HELP = ("the call whose loop to document, e.g. 'fit_one_cycle(3, 1e-3)' (fastai), 'validate()' (Lightning), "
+             "'evaluate()' (Hugging Face); arguments may use names from the learner's module; default: the framework's "
+             "own call (fastai and Lightning: fit, Hugging Face: train()); nothing is trained")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

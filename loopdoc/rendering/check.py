@@ -120,17 +120,35 @@ def github_line(checked: Checked, f: Finding) -> str:
 
 
 def summary(report: CheckReport) -> str:
-    """One line for stderr: ``"7 findings (6 warnings, 1 info) in 1 of 4 files; failing at --fail-on warning"``."""
+    """One line for stderr: ``"7 findings (6 warnings, 1 info) in 1 of 4 files; failing at --fail-on warning"``.
+
+    A file that failed to load is never counted as one without findings (its ``Error:`` line was printed):
+    ``"1 file could not be checked (exit 4)."`` when none was checked, ``"No findings in 2 of 3 files; 1 could
+    not be checked (exit 4)."`` when some were (with findings: ``"… in 1 of 3 files (could not check 1 of them);
+    exit 4."``).
+
+    Args:
+        report: the whole check.
+
+    Returns:
+        The line, without a line end.
+    """
     counts = report.counts()
     total = sum(counts.values())
     specs = len(report.results)
     errors = sum(1 for r in report.results if r.error is not None)
     noun = "file" if specs == 1 else "files"
-    failed = " (could not check " + (f"{errors} of them" if specs > 1 else "it") + ")" if errors else ""
+    if errors == specs:
+        return f"{specs} {noun} could not be checked (exit {report.exit_code()})."
     if not total:
-        return f"No findings in {specs} {noun}{failed}."
+        if errors:
+            return (f"No findings in {specs - errors} of {specs} {noun}; {errors} could not be checked "
+                    f"(exit {report.exit_code()}).")
+        return f"No findings in {specs} {noun}."
+    failed = f" (could not check {errors} of them)" if errors else ""
     parts = [f"{n} {level}{'s' if n != 1 and level != 'info' else ''}" for level, n in counts.items() if n]
     with_findings = sum(1 for r in report.results if r.findings)
-    verdict = f"; exit 1 (--fail-on {report.fail_on})" if report.failing() and not errors else ""
+    verdict = (f"; exit {report.exit_code()}" if errors else
+               f"; exit 1 (--fail-on {report.fail_on})" if report.failing() else "")
     return (f"{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}) in {with_findings} of {specs} {noun}"
             f"{failed}{verdict}.")

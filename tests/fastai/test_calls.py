@@ -218,3 +218,54 @@ def test_cli_call_on_a_saved_model_is_refused(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "loopdoc", "render", "tests/golden/synth.json", "--call", "fit(1)", "-o", "-"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--call needs a learner" in proc.stderr
+
+
+def test_a_repeated_keyword_is_refused_as_python_refuses_it():
+    """``fit(n_epoch=1, n_epoch=2)`` is no call Python makes (a ``SyntaxError`` when compiled): refused with its words,
+    before any learner loads (``check_call``), not documented as ``fit(2)``."""
+    from loopdoc.calls import check_call
+
+    call = "fit(n_epoch=1, n_epoch=2)"
+    with pytest.raises(CallError) as info:
+        check_call(call)
+    assert str(info.value) == f"--call {call!r}: not a Python call: keyword argument repeated: n_epoch"
+    with pytest.raises(SyntaxError, match="keyword argument repeated: n_epoch"):
+        compile("learn." + call, "<test>", "eval")
+
+
+# A method of something else than the learner: the real call is another object's (here none: AttributeError), not
+# Learner.fit; loopdoc refuses it once the owner is looked up in the module, and says what to write.
+OWNERS = {
+    "os.fit(1)": "'os' is not the trainer (Learner): write 'fit(1)' or 'learn.fit(1)'",
+    "Callback.fit(1)": "'Callback' is not the trainer (Learner): write 'fit(1)' or 'learn.fit(1)'",
+    "learn.model.fit(1)": "'learn.model' is not the trainer (Learner): write 'fit(1)' or 'learn.fit(1)'",
+    "nope.fit(1)": "'nope' is not the trainer (Learner) (it is not defined in the learner's module): write 'fit(1)' or "
+                   "'learn.fit(1)'",
+}
+
+
+@pytest.mark.parametrize("call", OWNERS)
+def test_a_method_of_another_object_is_refused(call):
+    import os
+
+    from fastai.callback.core import Callback
+    from fastai.test_utils import synth_learner
+
+    learn = synth_learner(n_trn=8, n_val=4)
+    namespace = {"learn": learn, "os": os, "Callback": Callback}
+    with pytest.raises(CallError) as info:
+        loopdoc.loop(learn, call=call, namespace=namespace)
+    assert str(info.value) == f"--call {call!r}: {OWNERS[call]}" and info.value.exit_code == 2
+    with pytest.raises((AttributeError, NameError)):  # the real call: no Learner.fit is run
+        eval(call, dict(namespace))  # noqa: S307 - the test's own calls
+
+
+def test_a_method_of_the_learner_itself_is_documented_by_any_name():
+    import types
+
+    from fastai.test_utils import synth_learner
+
+    learn = synth_learner(n_trn=8, n_val=4)
+    namespace = {"learn": learn, "box": types.SimpleNamespace(learn=learn)}
+    for call in ("fit(1)", "learn.fit(1)", "box.learn.fit(1)"):
+        assert loopdoc.loop(learn, call=call, namespace=namespace).call == call

@@ -24,10 +24,10 @@ from helpers import EXAMPLES, ROOT
 from loopdoc.analysis.lint import NEUTRAL_RULES, lint_loop, parse_codes, run_rules, select
 from loopdoc.cli import main
 from loopdoc.errors import UsageError
-from loopdoc.model.check import Checked, CheckReport
+from loopdoc.model.check import Checked, CheckError, CheckReport
 from loopdoc.model.documents import check_schema, load_json, validator
 from loopdoc.model.loop import Finding, SourceLocation
-from loopdoc.rendering.check import escape_property, github_line, render_check
+from loopdoc.rendering.check import escape_property, github_line, render_check, summary
 
 pytestmark = [pytest.mark.fastai, pytest.mark.subprocess]
 
@@ -636,7 +636,21 @@ def test_check_a_learner_that_fails_to_load_is_an_error(saved_stale, capsys):
     with in_root():
         assert main(["check", "tests/fixtures/broken/no_learner.py", "--format", "github"]) == 3
     out, err = capsys.readouterr()
-    assert err.splitlines()[-1] == "No findings in 1 file (could not check it)."
+    assert err.splitlines()[-1] == "1 file could not be checked (exit 3)."
+def test_the_summary_never_counts_a_file_that_failed_to_load_as_without_findings():
+    """``summary``: a file that could not be checked is said so, with the exit code; the other lines are as they were."""
+    failed = Checked("a.py", error=CheckError("LoadError", "a.py: boom", 4))
+    clean = Checked("b.py", "b.py", call="fit")
+    finding = Finding("LD101", "warning", "x", None)
+    found = Checked("c.py", "c.py", call="fit", findings=(finding,))
+    assert summary(CheckReport((failed,))) == "1 file could not be checked (exit 4)."
+    assert summary(CheckReport((failed, failed))) == "2 files could not be checked (exit 4)."
+    assert summary(CheckReport((failed, clean))) == "No findings in 1 of 2 files; 1 could not be checked (exit 4)."
+    assert summary(CheckReport((clean,))) == "No findings in 1 file."
+    assert summary(CheckReport((clean, found))) == "1 finding (1 warning) in 1 of 2 files; exit 1 (--fail-on warning)."
+    assert summary(CheckReport((failed, found))) == "1 finding (1 warning) in 1 of 2 files (could not check 1 of them); exit 4."
+
+
 @pytest.mark.transformers  # examples/hf_*.py: the Hugging Face Trainer's (tests/transformers/test_transformers_check.py)
 
 

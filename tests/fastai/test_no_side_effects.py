@@ -294,7 +294,7 @@ class Tripwire:
 
 
 @pytest.mark.parametrize("call", [
-    "__import__('os').system('echo pwned').fit(1)", "learn.model.fit(1)", "fit(1).fit(2)", "(lambda: learn)().fit(1)",
+    "__import__('os').system('echo pwned').fit(1)", "fit(1).fit(2)", "(lambda: learn)().fit(1)",
     "learn.fit(1) if True else 0", "[learn][0].fit(1)", "getattr(learn, 'fit')(1)", "other.fit(1)", "learn.export()",
     "fit(*[1])", "fit(**{'n_epoch': 1})", "fit(1); import os",
 ])
@@ -309,6 +309,17 @@ def test_a_call_that_is_not_one_call_on_the_learner_is_refused_unevaluated(call)
     with pytest.raises(UsageError, match="--call"):
         parse_call(call, namespace, learner)
     assert used == []
+
+
+def test_an_owner_that_is_another_object_is_only_looked_up():
+    """``learn.model.fit(1)``: its owner is read (a name, then an attribute; nothing is called), and it is not the learner."""
+    from loopdoc.adapters.fastai.calls import parse_call
+
+    used: list[str] = []
+    learner = Tripwire(used, "learn")
+    with pytest.raises(UsageError, match="'learn.model' is not the trainer"):
+        parse_call("learn.model.fit(1)", {"learn": learner, "__builtins__": {}}, learner)
+    assert used == ["learn.model"]
 
 
 def test_the_tripwire_would_see_an_evaluation():
@@ -333,5 +344,5 @@ def test_the_command_line_refuses_a_disguised_call(tmp_path):  # one worker with
     pwned = tmp_path / "pwned"
     proc = run(["show", "examples/synth.py", "--call", f"__import__('os').system('touch {pwned}').fit(1)"])
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("Error: examples/synth.py: --call ") and "not a call on the learner itself" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: examples/synth.py: --call ") and "is not the trainer" in proc.stderr
     assert not pwned.exists()

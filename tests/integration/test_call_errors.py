@@ -31,8 +31,8 @@ FASTAI = "examples/synth.py"
 LIGHTNING = "tests/fixtures/lightning/all_calls.py"
 HF = "examples/hf_defaults.py"
 
-# (spec, call, the problem after "SPEC: --call 'CALL': "): found after loading (a value, binding, an unknown name)
-# and before (not Python, no such loop method).
+# (spec, call, the problem after "SPEC: --call 'CALL': "): found after loading (a value, binding, an unknown name,
+# a method of another object than the trainer) and before (not Python, a repeated keyword, no such loop method).
 BAD = [
     (FASTAI, "fit_one_cycle('a')", "Learner.fit would get n_epoch='a', not an integer; it loops over range(n_epoch), "
                                    "which raises TypeError"),
@@ -50,6 +50,10 @@ BAD = [
     (HF, "predict()", "Trainer.predict() missing a required argument: 'test_dataset'; it takes (test_dataset, "
                       "ignore_keys=None, metric_key_prefix='test')"),
     (HF, "fit(", "not a Python call: '(' was never closed"),
+    (FASTAI, "fit(n_epoch=1, n_epoch=2)", "not a Python call: keyword argument repeated: n_epoch"),
+    (LIGHTNING, "model.fit(model, train_dl)", "'model' is not the trainer (Trainer): write 'fit(model, train_dl)' or "
+                                              "'trainer.fit(model, train_dl)'"),
+    (HF, "trainer.model.train()", "'trainer.model' is not the trainer (Trainer): write 'train()' or 'trainer.train()'"),
 ]
 COMMANDS = ["render", "show", "trace", "card", "check"]
 

@@ -47,3 +47,21 @@ def test_unknown_or_no_command_gets_every_subcommand(capsys: pytest.CaptureFixtu
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'rendr'" in err and "'render'" in err and "'check'" in err
+
+
+@pytest.mark.parametrize("command", [None, "render"])
+def test_an_unknown_option_points_to_the_help_of_the_subcommand_given(command, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse reports unknown options from the top-level parser; the message names the subcommand's help, where they are."""
+    with pytest.raises(SystemExit) as exit:
+        cli.build_parser(command).parse_args(["render", "x", "-o", "y.html", "--bogus"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == "Error: loopdoc render: unrecognized arguments: --bogus (see loopdoc render --help)\n"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--bogus"])
+    assert capsys.readouterr().err.startswith("Error: loopdoc: ")
+
+
+def test_the_call_help_names_every_framework() -> None:
+    assert all(f"'{c}' ({f})" in cli.CALL_HELP for c, f in (("fit_one_cycle(3, 1e-3)", "fastai"), ("validate()", "Lightning"),
+                                                           ("evaluate()", "Hugging Face")))
+    assert "framework's own call" in cli.CALL_HELP and "instead of plain fit" not in cli.CALL_HELP

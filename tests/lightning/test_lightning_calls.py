@@ -14,7 +14,7 @@ from helpers import ROOT
 
 from loopdoc.errors import CallError
 from loopdoc.load import load
-from loopdoc.resolve import resolve
+from loopdoc.resolve import resolve, resolve_trace
 
 pytestmark = pytest.mark.lightning
 SPEC = "tests/fixtures/lightning/all_calls.py"
@@ -89,3 +89,86 @@ def test_every_bad_call_is_a_call_error(call, words):
         resolve(SPEC, call, isolated=False)
     assert str(info.value).startswith(f"{SPEC}: --call {call!r}: ") and words in str(info.value), str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_a_repeated_keyword_is_refused_as_python_refuses_it(loaded):
+    """Python refuses ``fit(model=model, model=model)`` when compiling it: so does loopdoc, with its words (not as
+    ``multiple values``, which is a call Python would make)."""
+    call = "fit(model=model, model=model)"
+    with pytest.raises(CallError) as info:
+        resolve(SPEC, call, isolated=False)
+    assert str(info.value) == f"{SPEC}: --call {call!r}: not a Python call: keyword argument repeated: model"
+    with pytest.raises(SyntaxError, match="keyword argument repeated: model"):
+        compile("trainer." + call, "<test>", "eval")
+
+
+def test_a_method_of_another_object_is_refused_and_never_run(loaded, tmp_path):
+    """``model.fit(model, train_dl)`` is the LightningModule's ``fit`` (it has none), not ``Trainer.fit``: refused, and
+    ``trace`` does not run ``Trainer.fit`` for it."""
+    call = "model.fit(model, train_dl)"
+    for how in (resolve, lambda spec, call, **kw: resolve_trace(spec, call, batches=1, **kw)):
+        with pytest.raises(CallError) as info:
+            how(SPEC, call, isolated=False)
+        assert str(info.value) == (f"{SPEC}: --call {call!r}: 'model' is not the trainer (Trainer): write "
+                                   "'fit(model, train_dl)' or 'trainer.fit(model, train_dl)'"), str(info.value)
+    assert loaded.trainer.global_step == 0
+    with pytest.raises(AttributeError, match="fit"):
+        eval(call, dict(loaded.namespace))  # noqa: S307 - the real call: no Trainer.fit
+    assert resolve(SPEC, "trainer.fit(model, train_dl)", isolated=False).document.call == "fit(model, train_dl)"
+
+
+@pytest.mark.parametrize(("call", "problem"), [
+    ("test(model, val_dl)", "Regressor defines no test_step (Trainer.test would raise)"),
+    ("validate(model)", "no validation data: pass dataloaders or a datamodule, or define val_dataloader() "
+                        "(Trainer.validate would raise)"),
+    ("fit(model)", "no training data: pass train_dataloaders or a datamodule, or define train_dataloader() "
+                   "(Trainer.fit would raise)"),
+    ("predict(model)", "no predict data: pass dataloaders or a datamodule, or define predict_dataloader() "
+                       "(Trainer.predict would raise)"),
+])
+def test_a_call_lightning_refuses_is_named_as_every_bad_call_is(call, problem, tmp_path):
+    """``SPEC: --call 'CALL': PROBLEM``, as for every other bad call; the real call raises too."""
+    spec = "examples/lightning_defaults.py"
+    with pytest.raises(CallError) as info:
+        resolve(spec, call, isolated=False)
+    assert str(info.value) == f"{spec}: --call {call!r}: {problem}"
+    real = load(spec)
+    assert real_call(real, call, tmp_path) is not None and list(tmp_path.iterdir()) == []
+
+
+DEFAULT_ONLY = '''"""A LightningModule and a Trainer, and no data: the default call, fit(model), has nothing to train on."""
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+
+class Bare(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+model = Bare()
+trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_progress_bar=False)
+'''
+
+
+def test_the_default_call_is_named_in_its_errors(tmp_path):
+    """Without ``--call``, an error names the call loopdoc chose: ``the default call 'fit(model)'``, on one line."""
+    spec = tmp_path / "no_data.py"
+    spec.write_text(DEFAULT_ONLY, encoding="utf-8")
+    with pytest.raises(CallError) as info:
+        resolve(str(spec), None, isolated=False)
+    assert str(info.value) == (f"{spec}: the default call 'fit(model)': no training data: pass train_dataloaders or a "
+                               "datamodule, or define train_dataloader() (Trainer.fit would raise)")
+    assert info.value.exit_code == 2
+    real = load(str(spec))
+    where = tmp_path / "run"
+    where.mkdir()
+    assert real_call(real, "fit(model)", where) is not None and list(where.iterdir()) == []

@@ -85,3 +85,32 @@ def test_every_bad_call_is_a_call_error(call, words, out):
     with pytest.raises(CallError) as info:
         loopdoc.loop(trainer, call=call, namespace=NAMESPACE)
     assert str(info.value).startswith(f"--call {call!r}: ") and words in str(info.value), str(info.value)
+
+
+def test_a_repeated_keyword_is_refused_as_python_refuses_it(out):
+    call = "evaluate(eval_dataset=ds, eval_dataset=ds)"
+    trainer = sc.make_trainer(out, save_strategy="no")
+    with pytest.raises(CallError) as info:
+        loopdoc.loop(trainer, call=call, namespace=NAMESPACE)
+    assert str(info.value) == f"--call {call!r}: not a Python call: keyword argument repeated: eval_dataset"
+    with pytest.raises(SyntaxError, match="keyword argument repeated: eval_dataset"):
+        compile("trainer." + call, "<test>", "eval")
+
+
+def test_a_method_of_another_object_is_refused_and_never_run(out):
+    """``trainer.model.train()`` is ``nn.Module.train`` (training mode on), not ``Trainer.train``: refused by ``loop``
+    and by ``trace`` (which would have run the training loop), while the real call trains nothing."""
+    from loopdoc.adapters.transformers.recorder import run_trace
+
+    call = "trainer.model.train()"
+    trainer = sc.make_trainer(out, save_strategy="no")
+    namespace = {**NAMESPACE, "trainer": trainer}
+    expected = f"--call {call!r}: 'trainer.model' is not the trainer (Trainer): write 'train()' or 'trainer.train()'"
+    for make in (lambda: loopdoc.loop(trainer, call=call, namespace=namespace),
+                 lambda: run_trace(trainer, call, namespace, batches=1)):
+        with pytest.raises(CallError) as info:
+            make()
+        assert str(info.value) == expected and info.value.exit_code == 2
+    assert trainer.state.global_step == 0
+    assert eval(call, dict(namespace)) is trainer.model and trainer.state.global_step == 0  # noqa: S307 - the real call
+    assert loopdoc.loop(trainer, call="trainer.train()", namespace=namespace).call == "trainer.train()"

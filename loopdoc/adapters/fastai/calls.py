@@ -38,7 +38,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from ...calls import bind_call, call_arguments, call_expression
+from ...calls import bind_call, call_arguments, call_expression, call_method, check_owner
 from ...errors import CallError
 
 # The Learner methods that run a loop. Listed so that `--call "export()"` cannot write
@@ -66,15 +66,16 @@ def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tup
     """Parse ``"fit_one_cycle(3, 1e-3, cbs=[MyCallback()])"`` (or ``"learn.fit(1)"``).
 
     The shape is checked before anything is evaluated: one call of a method in ``CALLS``,
-    written as ``method(...)`` or ``NAME.method(...)`` where ``NAME`` is a plain name that is
-    the learner (or not defined by the module: a learner made by a factory). Anything else,
-    ``__import__('os').system('…').fit(1)``, ``learn.model.fit(1)``, ``fit(1).fit(2)``, is
-    refused without evaluating any of it. Only then are the arguments evaluated, in ``namespace``.
+    written as ``method(...)`` or ``OWNER.method(...)`` where ``OWNER`` is a name or a dotted name
+    (``loopdoc.calls.call_expression``: ``__import__('os').system('…').fit(1)``, ``fit(1).fit(2)`` are
+    refused without evaluating any of it). The owner must then be the learner itself
+    (``loopdoc.calls.check_owner``: ``learn.model.fit(1)``, ``os.fit(1)``, ``Callback.fit(1)`` are refused;
+    only the owner's name and attributes are read). Only then are the arguments evaluated, in ``namespace``.
 
     Args:
         text: a Python call expression naming one of ``CALLS``.
         namespace: names the arguments may use (the learner module's globals).
-        trainer: the learner the call runs on, to check ``NAME``; ``None``: ``NAME`` is not checked.
+        trainer: the learner the call runs on, to check the owner; ``None``: the owner is not checked.
 
     Returns:
         ``(method name, positional args, keyword args)`` with the arguments evaluated.
@@ -84,17 +85,13 @@ def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> tup
             ``*args``/``**kwargs``, or an argument that fails to evaluate (the message names it).
     """
     node = call_expression(text)
-    if isinstance(node.func, ast.Attribute) and not isinstance(node.func.value, ast.Name):
-        raise CallError(f"--call {text!r}: not a call on the learner itself; write 'fit(…)' or 'learn.fit(…)'")
-    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    name = call_method(node)
     if name not in CALLS:
         raise CallError(f"--call {text!r}: {name!r} does not run a training loop; use one of {', '.join(CALLS)}")
-    if isinstance(node.func, ast.Attribute):  # NAME.method: NAME must be the learner (a look-up, nothing is run)
-        owner = node.func.value.id  # type: ignore[attr-defined]
-        if trainer is not None and owner in namespace and namespace[owner] is not trainer:
-            raise CallError(f"--call {text!r}: {owner!r} is not the learner; write 'fit(…)' or 'learn.fit(…)'")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
         raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
+    if trainer is not None:
+        check_owner(node, text, namespace, trainer)
     args, kwargs = call_arguments(node, text, namespace)
     return name, args, kwargs
 

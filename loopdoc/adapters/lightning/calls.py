@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...calls import bind_call, call_arguments, call_expression
+from ...calls import bind_call, call_arguments, call_expression, call_method, check_owner
 from ...errors import CallError, LearnerNotFound
 from ..introspect import safe_repr
 from .lib import PACKAGES, Lightning, package_of
@@ -38,6 +38,7 @@ class Call:
         val: ``fit``'s ``val_dataloaders``, or ``None``.
         loaders: ``validate``/``test``/``predict``'s ``dataloaders``, or ``None``.
         kwargs: the keyword arguments to pass for a real run (``trace``), as ``Trainer.<method>`` takes them.
+        given: the ``--call`` as the user gave it; ``None`` for the default call (``default_call``).
     """
 
     method: str
@@ -48,6 +49,13 @@ class Call:
     val: Any = None
     loaders: Any = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    given: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How an error names the call: ``"--call 'test(model, val_dl)'"``, or ``"the default call 'fit(model)'"``
+        when no ``--call`` was given (``CallError``'s ``SPEC: --call 'TEXT': PROBLEM``, for either)."""
+        return f"--call {self.given!r}" if self.given is not None else f"the default call {self.text!r}"
 
     @property
     def evaluation_loaders(self) -> Any:
@@ -55,10 +63,11 @@ class Call:
         return self.val if self.method == "fit" else self.loaders
 
 
-def parse_call(text: str, trainer: Any, namespace: dict[str, Any]) -> Call:
+def parse_call(text: str, trainer: Any, namespace: dict[str, Any], given: bool = True) -> Call:
     """Parse and bind ``"fit(model, train_dl, val_dl)"`` (or ``"trainer.fit(...)"``) as ``Trainer.<method>`` would.
 
-    Arguments are evaluated in ``namespace`` (the user's module globals) and bound to the method's
+    A method written with an owner (``trainer.fit(…)``) must be called on ``trainer`` itself
+    (``loopdoc.calls.check_owner``). Arguments are evaluated in ``namespace`` (the user's module globals) and bound to the method's
     signature as Python would bind them (``loopdoc.calls.bind_call``); a DataModule passed as
     ``train_dataloaders`` or ``dataloaders`` becomes ``datamodule``, as ``Trainer._fit_impl`` /
     ``_validate_impl`` do (2.6).
@@ -67,44 +76,51 @@ def parse_call(text: str, trainer: Any, namespace: dict[str, Any]) -> Call:
         text: the call.
         trainer: the ``Trainer``.
         namespace: names the arguments may use.
+        given: ``text`` is the user's ``--call``; ``False``: the default call (``default_call``), which
+            errors name as ``the default call 'fit(…)'``.
 
     Returns:
         The ``Call``.
 
     Raises:
-        CallError: not a call, a method that runs no loop, ``*args``/``**kwargs``, an argument that fails to
+        CallError: not a call, a method that runs no loop, ``*args``/``**kwargs``, a method called on something
+            other than ``trainer`` (``model.fit(model, dl)``: ``loopdoc.calls.check_owner``), an argument that fails to
             evaluate or does not fit the signature, no LightningModule, one of the other Lightning package,
             both loaders and a DataModule, or ``ckpt_path`` (resuming is not modelled).
     """
     node = call_expression(text, "'fit(model, datamodule=dm)'")
-    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    name = call_method(node)
     if name not in CALLS:
         raise CallError(f"--call {text!r}: {name!r} does not run a loop; use one of {', '.join(CALLS)}")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
         raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
+    check_owner(node, text, namespace, trainer)
 
     args, kwargs = call_arguments(node, text, namespace)
     bound = bind_call(text, getattr(trainer, name), args, kwargs, f"{type(trainer).__name__}.{name}")
     arguments = dict(bound.arguments) if bound is not None else dict(kwargs)
     shown = name + "(" + ", ".join([ast.unparse(a) for a in node.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]) + ")"
-    return _resolve(name, arguments, trainer, shown, text)
+    return _resolve(name, arguments, trainer, shown, text if given else None)
 
 
-def _resolve(method: str, arguments: dict[str, Any], trainer: Any, shown: str, text: str) -> Call:
-    """A ``Call`` from bound arguments, with Lightning's own argument fix-ups (``trainer.py`` ``_fit_impl`` & co, 2.6)."""
+def _resolve(method: str, arguments: dict[str, Any], trainer: Any, shown: str, given: str | None) -> Call:
+    """A ``Call`` from bound arguments, with Lightning's own argument fix-ups (``trainer.py`` ``_fit_impl`` & co, 2.6).
+
+    ``given``: the ``--call`` as given, ``None`` for the default call (see ``Call.label``)."""
     lib = Lightning.of(package_of(trainer) or PACKAGES[0])
+    label = f"--call {given!r}" if given is not None else f"the default call {shown!r}"
     if arguments.get("ckpt_path") is not None:
-        raise CallError(f"--call {text!r}: ckpt_path is not modelled (resuming adds the checkpoint-loading hooks); "
+        raise CallError(f"{label}: ckpt_path is not modelled (resuming adds the checkpoint-loading hooks); "
                          "document the call without it")
     model = arguments.get("model")
     if model is None:
         model = trainer.lightning_module
     if model is None:
-        raise CallError(f"--call {text!r}: no LightningModule; pass one, e.g. '{method}(model)'")
+        raise CallError(f"{label}: no LightningModule; pass one, e.g. '{method}(model)'")
     if not isinstance(model, lib.LightningModule):
         other = package_of(model)
         why = f"a {other} LightningModule; this Trainer is {lib.pkg}'s" if other else f"{safe_repr(model)}, not a LightningModule"
-        raise CallError(f"--call {text!r}: the model is {why} (Trainer.{method} would raise TypeError)")
+        raise CallError(f"{label}: the model is {why} (Trainer.{method} would raise TypeError)")
     datamodule = arguments.get("datamodule")
     first = "train_dataloaders" if method == "fit" else "dataloaders"
     loaders = arguments.get(first)
@@ -112,16 +128,16 @@ def _resolve(method: str, arguments: dict[str, Any], trainer: Any, shown: str, t
         datamodule, loaders = loaders, None
     val = arguments.get("val_dataloaders") if method == "fit" else None
     if datamodule is not None and not isinstance(datamodule, lib.LightningDataModule):
-        raise CallError(f"--call {text!r}: datamodule is {safe_repr(datamodule)}, not a {lib.pkg} LightningDataModule")
+        raise CallError(f"{label}: datamodule is {safe_repr(datamodule)}, not a {lib.pkg} LightningDataModule")
     if datamodule is not None and (loaders is not None or val is not None):
-        raise CallError(f"--call {text!r}: pass either dataloaders or a datamodule, not both (Lightning raises "
+        raise CallError(f"{label}: pass either dataloaders or a datamodule, not both (Lightning raises "
                          "MisconfigurationException)")
     kwargs = {k: v for k, v in arguments.items() if k not in ("model", first, "val_dataloaders", "datamodule")}
     run = {"model": model, **({first: loaders} if loaders is not None else {}),
            **({"val_dataloaders": val} if val is not None else {}),
            **({"datamodule": datamodule} if datamodule is not None else {}), **kwargs}
     return Call(method, shown, model, datamodule, loaders if method == "fit" else None, val,
-                None if method == "fit" else loaders, run)
+                None if method == "fit" else loaders, run, given)
 
 
 def default_call(trainer: Any, namespace: dict[str, Any], where: str = "the module") -> Call:
@@ -178,7 +194,7 @@ def default_call(trainer: Any, namespace: dict[str, Any], where: str = "the modu
                                   f"which one trains; say which: --call 'fit({model_name}, train_dataloaders={names[0]}, "
                                   f"val_dataloaders={names[1]})'")
         text = f"fit({model_name}, {train[0]}, {val[0]})"
-    return parse_call(text, trainer, scope)
+    return parse_call(text, trainer, scope, given=False)
 
 
 def _objects(namespace: dict[str, Any]) -> dict[str, list[tuple[str, Any]]]:

@@ -718,14 +718,14 @@ class _Builder:
         if not self.defined("train_dataloader", call.train):
             from ...errors import CallError
 
-            raise CallError(f"{call.text}: no training data: pass train_dataloaders or a datamodule, or define "
+            raise CallError(f"{call.label}: no training data: pass train_dataloaders or a datamodule, or define "
                              "train_dataloader() (Trainer.fit would raise)")
         for required in ("training_step", "configure_optimizers"):  # `__verify_train_val_loop_configuration` (2.6)
             if not lib.overridden(required, self.model):
-                from ...errors import UsageError
+                from ...errors import CallError
 
-                raise UsageError(f"{call.text}: {type(self.model).__name__} defines no {required} (Trainer.fit raises "
-                                 "MisconfigurationException before any setup hook)")
+                raise CallError(f"{call.label}: {type(self.model).__name__} defines no {required} (Trainer.fit raises "
+                                "MisconfigurationException before any setup hook)")
         trains = t.limit_train_batches != 0
         n_train = self.n_batches(call.train, t.limit_train_batches, "TRAINING") if trains else 0
         nsvs = t.num_sanity_val_steps
@@ -826,12 +826,12 @@ class _Builder:
         if not self.defined(loader, call.loaders):
             from ...errors import CallError
 
-            raise CallError(f"{call.text}: no {stage} data: pass dataloaders or a datamodule, or define {loader}() "
+            raise CallError(f"{call.label}: no {stage} data: pass dataloaders or a datamodule, or define {loader}() "
                              f"(Trainer.{call.method} would raise)")
         if not self.lib.overridden(step, self.model):
             from ...errors import CallError
 
-            raise CallError(f"{call.text}: {type(self.model).__name__} defines no {step} (Trainer.{call.method} would raise)")
+            raise CallError(f"{call.label}: {type(self.model).__name__} defines no {step} (Trainer.{call.method} would raise)")
         children: list[Any] = [self.setup_part(call.method)]
         children.append(self.step("zero_grad", "self.lightning_module.zero_grad()", "`Trainer._run_stage`, before the loop."))
         if limit != 0:
@@ -848,7 +848,7 @@ class _Builder:
         if not self.defined("predict_dataloader", call.loaders):
             from ...errors import CallError
 
-            raise CallError(f"{call.text}: no predict data: pass dataloaders or a datamodule, or define predict_dataloader() "
+            raise CallError(f"{call.label}: no predict data: pass dataloaders or a datamodule, or define predict_dataloader() "
                              "(Trainer.predict would raise)")
         children: list[Any] = [self.setup_part("predict")]
         children.append(self.step("zero_grad", "self.lightning_module.zero_grad()", "`Trainer._run_stage`, before the loop."))

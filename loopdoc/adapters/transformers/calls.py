@@ -19,7 +19,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...calls import bind_call, call_arguments, call_expression
+from ...calls import bind_call, call_arguments, call_expression, call_method, check_owner
 from ...errors import CallError
 
 CALLS = ("train", "evaluate", "predict")
@@ -52,31 +52,36 @@ class Call:
 def parse_call(text: str, namespace: dict[str, Any], trainer: Any = None) -> Call:
     """Parse ``"train()"``, ``"trainer.evaluate(eval_dataset=valid)"``, ``"predict(test)"``.
 
-    The arguments are evaluated in ``namespace`` and bound to the trainer's own method as Python
+    A method written with an owner (``trainer.evaluate()``) must be called on ``trainer`` itself
+    (``loopdoc.calls.check_owner``: ``trainer.model.train()`` only sets the module's training mode, and is
+    refused). The arguments are evaluated in ``namespace`` and bound to the trainer's own method as Python
     binds them (``loopdoc.calls.bind_call``: too many, a missing ``predict`` dataset, an unknown
     keyword, one given twice are refused as ``Trainer.<method>`` would refuse them).
 
     Args:
         text: a Python call expression naming one of ``CALLS``.
         namespace: the names its arguments may use (the trainer module's globals).
-        trainer: the ``Trainer`` whose method the arguments are bound to (a subclass may override it);
-            ``None``: ``transformers.Trainer``'s (imports transformers).
+        trainer: the ``Trainer`` whose method the arguments are bound to (a subclass may override it), and that
+            an owner must be; ``None``: ``transformers.Trainer``'s (imports transformers), the owner not checked.
 
     Returns:
         The ``Call``, its arguments evaluated, by parameter name.
 
     Raises:
-        CallError: not a call, another method, ``*args``/``**kwargs``, an argument that fails to evaluate,
+        CallError: not a call, another method, ``*args``/``**kwargs``, a method called on something other than
+            ``trainer`` (``loopdoc.calls.check_owner``), an argument that fails to evaluate,
             arguments that do not bind, a parameter loopdoc does not model (``resume_from_checkpoint`` other than
             ``None``/``False``, ``trial`` other than ``None``, a subclass's own), or a ``None`` ``predict`` dataset
             (the message names the call and the problem).
     """
     node = call_expression(text, "'train()', 'evaluate()' or 'predict(test_dataset)'")
-    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    name = call_method(node)
     if name not in CALLS:
         raise CallError(f"--call {text!r}: {name!r} does not run a Trainer loop; use one of {', '.join(c + '()' for c in CALLS)}")
     if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
         raise CallError(f"--call {text!r}: *args and **kwargs are not supported")
+    if trainer is not None:
+        check_owner(node, text, namespace, trainer)
     args, kwargs = call_arguments(node, text, namespace)
     method = getattr(trainer, name) if trainer is not None else _unbound(name)
     bound = bind_call(text, method, args, kwargs, f"{type(trainer).__name__ if trainer is not None else 'Trainer'}.{name}")
