@@ -67,6 +67,48 @@ class LoadError(LoopdocError):
     loading, or ``--timeout`` passed. Exit code 4."""
 
 
+class RunError(LoadError):
+    """The call ``loopdoc trace`` ran for real raised (in the user's code, a callback or the framework). Exit code 4.
+
+    The same for every framework (``raised_while_running`` makes it). The message is one line,
+    ``SPEC: --call 'TEXT': raised EXCEPTION while running: MESSAGE`` (``loopdoc.resolve`` adds the
+    spec, as for a ``CallError``; the library entry points, which have no spec, start at ``--call``).
+    """
+
+    def naming(self, spec: str) -> RunError:
+        """This error with its message prefixed by ``spec``, unless it already is (as ``CallError.naming``).
+
+        Args:
+            spec: the spec as the user gave it.
+
+        Returns:
+            A ``RunError`` (this one when its message starts with ``spec`` already), with the same ``files``.
+        """
+        message = str(self)
+        if message.startswith(f"{spec}: "):
+            return self
+        error = RunError(f"{spec}: {message}")
+        error.files = self.files
+        return error
+
+
+def raised_while_running(call: str, error: BaseException) -> RunError:
+    """The error for a traced call that raised ``error``: ``--call 'TEXT': raised EXCEPTION while running: MESSAGE``.
+
+    Args:
+        call: the call's text as given.
+        error: what it raised; its message is put on one line (whitespace runs become one space).
+
+    Returns:
+        A ``RunError`` (the caller raises it ``from error``).
+    """
+    try:
+        text = " ".join(str(error).split())
+    except Exception:  # noqa: BLE001 - a message that cannot be shown must not hide the failure
+        text = "(no message)"
+    return RunError(f"--call {call!r}: raised {type(error).__name__} while running: {text}")
+
+
 class ModelError(LoopdocError):
     """A saved loop model (``.json``) that breaks the schema or is from a newer major version. Exit code 3."""
 
@@ -114,6 +156,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     LearnerNotFound: 3,
     ModelError: 3,
     LoadError: 4,
+    RunError: 4,
     OutputError: 5,
     TemplateError: 1,
     InternalError: 1,

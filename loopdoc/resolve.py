@@ -282,9 +282,9 @@ def _saved(path: str, op: dict[str, Any]) -> Loop:
 
 _POLL = 0.25  # seconds between checks for a signal noted in loopdoc.interrupts while waiting for a worker
 
-_ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.CallError, errors.LearnerNotFound, errors.LoadError, errors.ModelError,
-                                        errors.OutputError, errors.TemplateError, errors.CardError, InternalError,
-                                        LoopdocError)}
+_ERRORS = {cls.__name__: cls for cls in (errors.UsageError, errors.CallError, errors.LearnerNotFound, errors.LoadError,
+                                        errors.RunError, errors.ModelError, errors.OutputError, errors.TemplateError,
+                                        errors.CardError, InternalError, LoopdocError)}
 
 
 class Worker:
@@ -574,12 +574,12 @@ def _in_process(spec: str, op: dict[str, Any], trust: bool, timeout: float | Non
 
 
 def _document(payload: dict[str, Any], shown: str) -> Any:
-    """The document of an answer, or its error raised as the loopdoc error class it names (a ``CallError`` names ``shown``)."""
+    """The document of an answer, or its error raised as the loopdoc error class it names (a ``CallError`` or ``RunError`` names ``shown``)."""
     if not payload.get("ok"):
         cls = _ERRORS.get(str(payload.get("error")), LoopdocError)
         error = cls(str(payload.get("message") or f"{shown}: failed"))
         error.files = tuple(str(f) for f in payload.get("files") or ())
-        raise error.naming(shown) if isinstance(error, errors.CallError) else error
+        raise error.naming(shown) if isinstance(error, (errors.CallError, errors.RunError)) else error
     data = payload["document"]
     if payload.get("kind") == "trace":
         from .model.trace import Trace

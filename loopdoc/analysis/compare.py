@@ -32,9 +32,11 @@ def differences(trace: Trace, words: Wording) -> list[str]:
     has that never fired (cancel events, ``after_cancel_*``, are expected not to, unless
     something cancelled, and so are the events of a phase the model says runs only under a
     ``condition``); callbacks the model lists at an event that never ran there (why, in the
-    framework's words: ``words.never_ran``); callbacks that ran where the model does not
-    list them; callbacks that ran fewer times than their event fired (saying which cancellation raised by a
-    callback before them at that event cut it short, when one did). The ``create``
+    framework's words: ``words.never_ran``, unless the cancellations raised at that event by
+    callbacks before it, in run order, account for every time it fired: then those, as below);
+    callbacks that ran where the model does not list them; callbacks that ran fewer times than
+    their event fired (saying which cancellation raised by a callback before them at that event
+    cut it short, when one did). The ``create``
     phase fired when the trainer was built, before the run, and is not compared.
 
     Args:
@@ -61,7 +63,8 @@ def differences(trace: Trace, words: Wording) -> list[str]:
         ran = {h.callback: h for h in seen.handlers}
         for i, cb in enumerate(expected):
             if cb not in ran:
-                out.append(f"{where}: {cb} never ran ({words.never_ran})")
+                cut = _cut_short(seen, expected[:i]) if _cancelled_before(seen, expected[:i]) >= seen.fired else ""
+                out.append(f"{where}: {cb} never ran{cut or f' ({words.never_ran})'}")
             elif ran[cb].calls < seen.fired:
                 out.append(f"{where}: {cb} ran {ran[cb].calls} of {seen.fired} times{_cut_short(seen, expected[:i])}")
         for cb in ran:
@@ -79,6 +82,11 @@ def _cut_short(seen: EventTrace, before: list[str]) -> str:
     causes = [f"{cx.callback} raised {cx.exception} before it ({cx.count}×)" for cx in seen.cancellations
               if cx.callback in before]
     return f": {'; '.join(causes)}" if causes else ""
+
+
+def _cancelled_before(seen: EventTrace, before: list[str]) -> int:
+    """How many times a callback in ``before`` raised a cancellation at this event (each ends the event there)."""
+    return sum(cx.count for cx in seen.cancellations if cx.callback in before)
 
 
 def conditional_paths(loop: Loop) -> set[tuple[str, ...]]:

@@ -103,3 +103,25 @@ def test_fewer_runs_are_explained_only_by_a_cancellation_raised_before_the_callb
     assert differences(run(loop, edit=edit("TrainEvalCallback")), WORDS) == [
         f"{where}: Recorder ran 1 of 2 times: TrainEvalCallback raised CancelBatchException before it (1×)"]
     assert differences(run(loop, edit=edit("Recorder")), WORDS) == [f"{where}: TrainEvalCallback ran 1 of 2 times"]
+
+
+def test_a_callback_that_never_ran_is_explained_by_the_cancellations_before_it_when_they_account_for_it(loop):
+    """``after_batch`` fired twice: TrainEvalCallback cancelled it both times, so Recorder (after it) never ran, and
+    the sentence says why; a cancel by TrainEvalCallback once (Recorder never ran the other time either), or one
+    raised by the framework's own code (no callback before Recorder), does not account for it: the generic reason."""
+    from loopdoc.model.trace import Cancellation
+
+    def edit(raiser, count):
+        def change(e):
+            if (e.path, e.event) != (("fit", "epoch", "train", "batch"), "after_batch"):
+                return e
+            handlers = tuple(h for h in e.handlers if h.callback != "Recorder")
+            return dataclasses.replace(e, handlers=handlers, cancellations=(Cancellation("CancelBatchException", raiser, count),))
+        return change
+
+    where = "fit/epoch/train/batch:after_batch"
+    assert differences(run(loop, edit=edit("TrainEvalCallback", 2)), WORDS) == [
+        f"{where}: Recorder never ran: TrainEvalCallback raised CancelBatchException before it (2×)"]
+    assert differences(run(loop, edit=edit("TrainEvalCallback", 1)), WORDS) == [
+        f"{where}: Recorder never ran ({WORDS.never_ran})"]
+    assert differences(run(loop, edit=edit(None, 2)), WORDS) == [f"{where}: Recorder never ran ({WORDS.never_ran})"]

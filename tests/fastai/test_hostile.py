@@ -141,7 +141,7 @@ def test_tracing_the_hostile_learner_fails_as_fastai_does(tmp_path, monkeypatch,
     out = tmp_path / "trace.txt"
     assert main(["trace", HOSTILE, "-o", str(out)]) == 4
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error")]
-    assert err == ["Error: --call 'fit(1)': raised ValueError while running: order is broken"]
+    assert err == [f"Error: {HOSTILE}: --call 'fit(1)': raised ValueError while running: order is broken"]
     assert not out.exists()
 
 

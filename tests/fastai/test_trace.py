@@ -48,6 +48,7 @@ def quiet_trace(spec: str, call: str, batches: int = 2) -> Trace:
 
 TRACES = {
     "test_custom_example_counts_cancels_and_timings": [("examples/custom_callbacks.py", "fit(1)", 3)],
+    "test_a_callback_cancelled_every_time_is_explained_by_the_cancel": [("examples/custom_callbacks.py", "fit(1)", 2)],
     "test_batches_cap": [("tests/fixtures/learners/switches_off.py", "fit(1)", 1)],
     "test_switched_off_callback_is_reported": [("tests/fixtures/learners/switches_off.py", "fit(1)", 2)],
     "test_trace_json_round_trip_schema_and_render": [("examples/custom_callbacks.py", "fine_tune(1)", 2)],
@@ -114,6 +115,19 @@ def test_custom_example_counts_cancels_and_timings():
     assert 0 < result.callback_batch_s < result.batch_s
 
 
+def test_a_callback_cancelled_every_time_is_explained_by_the_cancel():
+    """Two batches: ``before_step`` fires once (the other batch was cancelled before it), on the first iteration, where
+    SkipFirstStep raises CancelStepException, so Tracer (after it) never runs there: the sentence says so."""
+    result = quiet_trace("examples/custom_callbacks.py", "fit(1)", batches=2)
+    step = result.event_map()[(("fit", "epoch", "train", "batch", "step"), "before_step")]
+    assert step.fired == 1 and "Tracer" not in [h.callback for h in step.handlers]
+    assert [(c.exception, c.callback, c.count) for c in step.cancellations] == [("CancelStepException", "SkipFirstStep", 1)]
+    assert result.differences == (
+        "fit/epoch/train/batch:before_batch: CastToTensor ran 1 of 2 times: DropOddBatches raised CancelBatchException before it (1×)",
+        "fit/epoch/train/batch:before_batch: Tracer ran 1 of 2 times: DropOddBatches raised CancelBatchException before it (1×)",
+        "fit/epoch/train/batch/step:before_step: Tracer never ran: SkipFirstStep raised CancelStepException before it (1×)")
+
+
 def test_batches_cap():
     result = quiet_trace("tests/fixtures/learners/switches_off.py", "fit(1)", batches=1)
     train = ("fit", "epoch", "train", "batch")
@@ -140,6 +154,39 @@ def test_trace_leaves_no_instrumentation():
         run_trace(learn, loopdoc.loop(learn, call="fit(1)"), "fit(1)", {}, 2)
     assert [own(cb) for cb in learn.cbs] == before  # the instance handler is back, no wrapper left
     assert not {"_call_one", "all_batches", "one_batch"} & set(vars(learn))
+
+
+def test_a_call_that_raises_inside_its_loop_fails_the_trace():
+    """``validate(dl=3)`` raises in ``all_batches`` (``len(3)``), as fastai's own run does, though the validation
+    context's exit still fires ``after_epoch`` and ``after_fit``: the trace fails, it does not claim the loop completed."""
+    from fastai.test_utils import synth_learner
+
+    from loopdoc.adapters.fastai.recorder import run_trace
+    from loopdoc.errors import RunError
+
+    learn = synth_learner(n_trn=16, n_val=8)
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(TypeError, match="object of type 'int' has no len"):
+        learn.validate(dl=3)  # the real thing raises
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(RunError) as info:
+        run_trace(learn, loopdoc.loop(learn, call="validate(dl=3)"), "validate(dl=3)", {}, 3)
+    assert str(info.value) == "--call 'validate(dl=3)': raised TypeError while running: object of type 'int' has no len()"
+
+
+def test_an_error_after_a_complete_loop_is_reported_as_after_the_loop():
+    """``get_preds()`` capped at one batch: every phase fired its ``after_`` event, then fastai's reordering by dataset
+    index raised (fewer predictions than items): the trace stands, with ``after_loop``."""
+    from fastai.test_utils import synth_learner
+
+    from loopdoc.adapters.fastai.recorder import run_trace
+
+    learn = synth_learner(n_trn=16, n_val=8)
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run_trace(learn, loopdoc.loop(learn, call="get_preds()"), "get_preds()", {}, 1)
+    assert result.after_loop is not None and result.after_loop.startswith("IndexError: ")
+    fired = {(e.path, e.event): e.fired for e in result.events}
+    assert fired[(("fit", "epoch", "validate", "batch"), "after_batch")] == 1
+    assert fired[(("fit", "epoch", "validate"), "after_validate")] == 1
+    assert fired[(("fit", "epoch"), "after_epoch")] == 1 and fired[(("fit",), "after_fit")] == 1
 
 
 def test_trace_json_round_trip_schema_and_render(tmp_path):

@@ -367,6 +367,64 @@ def test_accumulation_divides_the_loss(L, tmp_path):
                                                                                   train=train).iter_events())
 
 
+# ---------------------------------------------------------------- batch counts: a limit that is a fraction is no count
+
+SANITY = [  # (trainer settings, val batches, the sanity check's batch loop, its batches per val run, fit's val batches)
+    (dict(limit_val_batches=0.25), 4, "the first batch of each val dataloader (min(num_sanity_val_steps=2, its 1 batch "
+                                      "after limit_val_batches=0.25))", 1, 1),
+    (dict(limit_val_batches=1.0), 4, "the first 2 batches of each val dataloader (min(num_sanity_val_steps=2, its 4 "
+                                     "batches))", 2, 4),
+    (dict(limit_val_batches=3, num_sanity_val_steps=-1), 4, "the first 3 batches of each val dataloader "
+                                                            "(min(num_sanity_val_steps=-1, its 3 batches after "
+                                                            "limit_val_batches=3))", 3, 3),
+    (dict(limit_val_batches=0.5), None, "the first 2 batches of each val dataloader (num_sanity_val_steps=2), fewer if "
+                                        "int(its length × 0.5) is fewer (limit_val_batches=0.5)", 2, 2),
+]
+
+
+@pytest.mark.parametrize(("settings", "val_batches", "text", "sanity", "validation"), SANITY,
+                         ids=["fraction", "all", "int-and-all-sanity-steps", "fraction-of-a-datamodule"])
+def test_the_sanity_check_says_how_many_batches_lightning_runs(settings, val_batches, text, sanity, validation, L,
+                                                               tmp_path):
+    """``min(num_sanity_val_steps, the val batches after limit_val_batches)`` (``_EvaluationLoop.max_batches``), not
+    the limit itself: with ``limit_val_batches=0.25`` of 4 batches the real sanity check runs 1 batch, not
+    "min(2, 0.25)". A counting callback proves each count; without the loaders the limit is said as a fraction."""
+
+    class Counting(L.P.Callback):
+        def __init__(self) -> None:
+            self.batches = {True: 0, False: 0}  # sanity checking or not
+
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+            self.batches[trainer.sanity_checking] += 1
+
+    class Data(L.P.LightningDataModule):
+        def train_dataloader(self):
+            return setups.data(16)
+
+        def val_dataloader(self):
+            return setups.data(16)
+
+    counting = Counting()
+    t = trainer(L, tmp_path, callbacks=[counting], limit_train_batches=2, **settings)
+    model = L.ValNet()
+    if val_batches is None:
+        names, call = dict(model=model, data=Data()), "fit(model, datamodule=data)"
+    else:
+        names, call = dict(model=model, train=setups.data(), val=setups.data(4 * val_batches)), "fit(model, train, val)"
+    loop = modelled(t, call, **names)
+    every = phases(loop)
+    [start] = [i for i, p in enumerate(every) if p.name == "sanity_check"]
+    batch = next(p for p in every[start:] if p.name == "batch")  # depth first: the sanity check's own batch loop
+    assert batch.loop == text
+    if val_batches is None:  # the loaders are the DataModule's: their lengths are not known before the run
+        loops = [p.loop for p in every if p.name == "batch"]
+        assert loops[1:] == ["for each batch of the train dataloader, up to limit_train_batches=2",
+                             "for each batch of each val dataloader, the first int(its length × 0.5) of them "
+                             "(limit_val_batches=0.5)"]
+    eval(f"t.{call}", {**names, "t": t})  # noqa: S307 - the test's own call
+    assert counting.batches == {True: sanity, False: validation}
+
+
 # ---------------------------------------------------------------- validate, test, predict
 
 

@@ -130,7 +130,7 @@ class FastaiAdapter:
             The ``Trace``.
 
         Raises:
-            CallError, UsageError, LoadError: a bad call, a bad ``batches``, or the call raised while running.
+            CallError, UsageError, RunError: a bad call, a bad ``batches``, or the call raised while running.
         """
         from .recorder import run_trace
 

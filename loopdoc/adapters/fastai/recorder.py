@@ -36,7 +36,7 @@ from pathlib import Path
 from types import MethodType
 from typing import Any
 
-from ...errors import LoadError, UsageError
+from ...errors import UsageError, raised_while_running
 from ...model.loop import Loop
 from ...model.trace import Cancellation, EventTrace, HandlerTiming, Trace
 from ...sandbox import no_writes_under
@@ -82,9 +82,10 @@ def run_trace(learn: Any, loop: Loop, call: str, namespace: dict[str, Any], batc
     Raises:
         CallError: a bad call (``calls.parse_call``).
         UsageError: ``batches`` < 1.
-        LoadError: the call raised (the message names the exception; a write the run was
-            refused names the file); the learner's instrumentation is removed and its
-            ``path``, ``model_dir`` and callbacks' file attributes are restored first.
+        RunError: the call raised (``loopdoc.errors.raised_while_running``: the message names the exception;
+            a write the run was refused names the file), unless its loop had run to its end first (see
+            ``Trace.after_loop``); the learner's instrumentation is removed and its ``path``, ``model_dir``
+            and callbacks' file attributes are restored first.
     """
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
@@ -103,6 +104,7 @@ def _run(learn: Any, loop: Loop, call: str, name: str, args: list[Any], kwargs: 
     stats: dict[tuple[tuple[str, ...], str], _Stats] = {}
     seen: dict[int, Any] = {}  # every callback met, in order of first appearance (run order)
     stack: list[str] = []
+    abandoned: list[str] = []  # phases left without their after_ event other than by a cancel (an exception went through)
     tops: dict[str, int] = {}
     wrapped: dict[int, dict[str, Any]] = {}
     ran: list[str | None] = [None]
@@ -139,7 +141,9 @@ def _run(learn: Any, loop: Loop, call: str, name: str, args: list[Any], kwargs: 
                 stack.append(kind)
         elif kind in PHASES:
             while len(stack) > 1 and stack[-1] != kind:
-                stack.pop()
+                left = stack.pop()
+                if not event_name.startswith("after_cancel_"):  # a cancel ends the phases inside it; anything else raised
+                    abandoned.append(left)
         path = tuple(stack) if event_name != "after_create" else ("create",)
         rec = stats.setdefault((path, event_name), _Stats())
         rec.fired += 1
@@ -196,12 +200,14 @@ def _run(learn: Any, loop: Loop, call: str, name: str, args: list[Any], kwargs: 
         getattr(learn, name)(*args, **kwargs)
     except Exception as e:
         if failures:  # the first callback that failed, not what fastai's clean-up raised after it
-            first = failures[0]
-            raise LoadError(f"--call {call!r}: raised {type(first).__name__} while running: {first}") from e
-        if stack or not stats:
-            raise LoadError(f"--call {call!r}: raised {type(e).__name__} while running: {e}") from e
-        # The loop ran to its end; fastai's code after it failed, typically on fewer batches
-        # than it expects (get_preds reordering by dataset index) because of the cap.
+            raise raised_while_running(call, failures[0]) from e
+        if stack or abandoned or not stats:
+            # It raised inside the loop (or before it): a phase never reached its after_ event, though
+            # a context manager's exit (validate, get_preds) may have fired after_epoch and after_fit.
+            raise raised_while_running(call, e) from e
+        # The loop ran to its end (every phase that began fired its after_ event); fastai's code
+        # after it failed, typically on fewer batches than it expects (get_preds reordering by
+        # dataset index) because of the cap.
         after_loop = f"{type(e).__name__}: {' '.join(str(e).split())}"
     finally:
         for attr in patches:

@@ -131,7 +131,7 @@ class LightningAdapter:
             The ``Trace``.
 
         Raises:
-            CallError, UsageError, LoadError: a bad call, a bad ``batches`` or logger, or the call raised while
+            CallError, UsageError, RunError: a bad call, a bad ``batches`` or logger, or the call raised while
                 running.
         """
         from .recorder import run_trace

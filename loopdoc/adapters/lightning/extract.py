@@ -418,11 +418,11 @@ class _Builder:
         given = self.call.evaluation_loaders
         n = self.n_batches(given, limit, "VALIDATING" if pre == "validation" else "TESTING")
         if sanity:
-            loop = f"the first min(num_sanity_val_steps={t.num_sanity_val_steps}, {limit_name}={limit}) batches of each val dataloader"
+            loop = sanity_batches(t.num_sanity_val_steps, n, limit_name, limit)
         elif n is not None and n != math.inf:
             loop = f"for each of the {n} batches of each {'val' if pre == 'validation' else 'test'} dataloader ({limit_name}={limit})"
         else:
-            loop = f"for each batch of each {'val' if pre == 'validation' else 'test'} dataloader, up to {limit_name}={limit}"
+            loop = f"for each batch of each {'val' if pre == 'validation' else 'test'} dataloader{batch_cap(limit_name, limit)}"
         own_loop = t.validate_loop if pre == "validation" else t.test_loop
         grad = "torch.no_grad()" if within_fit else ("torch.inference_mode()" if own_loop.inference_mode else "torch.no_grad()")
         batch = self.phase("batch", f"One {pre} batch (`_EvaluationLoop._evaluation_step`).", [
@@ -782,7 +782,7 @@ class _Builder:
                                                      cond=vcond))
                 batch_children.append(self.lr_phase(configs, "after-val", Cond(None, "?")))
             if n_train is None:
-                bloop = f"for each batch of the train dataloader, up to limit_train_batches={t.limit_train_batches}"
+                bloop = f"for each batch of the train dataloader{batch_cap('limit_train_batches', t.limit_train_batches)}"
             elif n_train == math.inf:
                 bloop = "for each batch of the train dataloader (it has no length)"
             else:
@@ -856,7 +856,7 @@ class _Builder:
             n = self.n_batches(call.loaders, t.limit_predict_batches, "PREDICTING")
             loop = (f"for each of the {n} batches of each predict dataloader (limit_predict_batches={t.limit_predict_batches})"
                     if n is not None and n != math.inf else
-                    f"for each batch of each predict dataloader, up to limit_predict_batches={t.limit_predict_batches}")
+                    f"for each batch of each predict dataloader{batch_cap('limit_predict_batches', t.limit_predict_batches)}")
             batch = self.phase("batch", "One predict batch (`_PredictionLoop._predict_step`).", [
                 self.transfer_hooks(),
                 self.hook("on_predict_batch_start", CB_MODULE),
@@ -930,6 +930,71 @@ class _Builder:
                          "(`_TrainingEpochLoop._should_check_val_fx`)",
                          "after each training batch: the epoch's batch loop ends (`_TrainingEpochLoop.done`)",
                          "before each epoch: fit ends (`_FitLoop.done`)"))]
+
+
+def batch_cap(name: str, limit: int | float) -> str:
+    """What a ``limit_*_batches`` does to a loader whose length is not known before the run, as words to append.
+
+    Lightning's ``_parse_num_batches`` (``trainer/connectors/data_connector.py``, 2.6): an int is a number of
+    batches (``min(length, limit)``), a float a fraction of the loader (``int(length * limit)``; ``1.0``: all of it).
+
+    Args:
+        name: the setting, e.g. ``"limit_val_batches"``.
+        limit: its value on the Trainer.
+
+    Returns:
+        E.g. ``", up to limit_val_batches=5"``, ``" (limit_val_batches=1.0: all of them)"``, or
+        ``", the first int(its length × 0.25) of them (limit_val_batches=0.25)"``.
+    """
+    if isinstance(limit, int):
+        return f", up to {name}={limit}"
+    if limit == 1.0:
+        return f" ({name}={limit}: all of them)"
+    return f", the first int(its length × {limit}) of them ({name}={limit})"
+
+
+def sanity_batches(steps: int | float, n: int | float | None, name: str, limit: int | float) -> str:
+    """The batch loop of the sanity check, in words: ``min(num_sanity_val_steps, the loader's batches after the limit)``.
+
+    ``_EvaluationLoop.max_batches`` (``loops/evaluation_loop.py``, 2.6) takes, while sanity checking,
+    ``min(trainer.num_sanity_val_steps, batches)`` per loader, ``batches`` being ``_parse_num_batches`` of its
+    length and ``limit_val_batches`` (``batch_cap``); ``num_sanity_val_steps=-1`` is ``inf``.
+
+    Args:
+        steps: ``trainer.num_sanity_val_steps`` (``inf`` for -1).
+        n: the val loader's batches after the limit (``_Builder.n_batches``): ``None`` when the loader is not
+            known before the run, ``inf`` when it has no length.
+        name: ``"limit_val_batches"``.
+        limit: its value.
+
+    Returns:
+        E.g. ``"the first 2 batches of each val dataloader (min(num_sanity_val_steps=2, its 4 batches))"``.
+    """
+    shown = f"num_sanity_val_steps={-1 if steps == math.inf else steps}"
+    if n == math.inf and isinstance(limit, int):
+        n = limit  # an iterable without a length: _parse_num_batches keeps the int
+    if n == math.inf:
+        if steps == math.inf:
+            return f"every batch of each val dataloader ({shown}; it has no length)"
+        return f"the first {_batches(steps)} of each val dataloader ({shown}; it has no length)"
+    if n is not None:
+        after = "" if isinstance(limit, float) and limit == 1.0 else f" after {name}={limit}"
+        k = min(steps, n)
+        return f"the first {_batches(k)} of each val dataloader (min({shown}, its {n} batch{'' if n == 1 else 'es'}{after}))"
+    if isinstance(limit, int):
+        if steps == math.inf:
+            return f"the first {_batches(limit)} of each val dataloader ({shown}, {name}={limit}), fewer if it is shorter"
+        return (f"the first {_batches(min(steps, limit))} of each val dataloader (min({shown}, {name}={limit})), "
+                "fewer if it is shorter")
+    fewer = "it is shorter" if limit == 1.0 else f"int(its length × {limit}) is fewer ({name}={limit})"
+    if steps == math.inf:
+        return f"every batch of each val dataloader{batch_cap(name, limit)} ({shown})"
+    return f"the first {_batches(steps)} of each val dataloader ({shown}), fewer if {fewer}"
+
+
+def _batches(k: int | float) -> str:
+    """``"batch"`` for 1, else ``"K batches"``."""
+    return "batch" if k == 1 else f"{int(k)} batches"
 
 
 def _ordinal(n: int) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
-from ...errors import LoadError, UsageError
+from ...errors import LoadError, UsageError, raised_while_running
 from ...model.loop import Loop
 from ...model.trace import EventTrace, HandlerTiming, Trace
 from ..introspect import callback_ids, handler_for
@@ -385,7 +385,8 @@ def run_trace(trainer: Any, loop: Loop, call: str, namespace: dict[str, Any], ba
     Raises:
         CallError: a bad call (``calls.parse_call``).
         UsageError: ``batches`` < 1, a logger that cannot be redirected, a ``val_check_interval`` too large.
-        LoadError: the call raised (the message names the exception); everything is put back first.
+        RunError: the call raised (``loopdoc.errors.raised_while_running``: the message names the exception);
+            everything is put back first.
     """
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
@@ -401,5 +402,5 @@ def run_trace(trainer: Any, loop: Loop, call: str, namespace: dict[str, Any], ba
             except BaseException as e:
                 if isinstance(e, KeyboardInterrupt):
                     raise
-                raise LoadError(f"--call {call!r}: raised {type(e).__name__} while running: {' '.join(str(e).split())}") from e
+                raise raised_while_running(call, e) from e
     return rec.trace(loop, call, batches)

@@ -116,7 +116,7 @@ class TransformersAdapter:
             The ``Trace``.
 
         Raises:
-            CallError, UsageError, LoadError: a bad call, a bad ``batches`` or ``push_to_hub``, or the call raised
+            CallError, UsageError, RunError: a bad call, a bad ``batches`` or ``push_to_hub``, or the call raised
                 while running.
         """
         from .recorder import run_trace

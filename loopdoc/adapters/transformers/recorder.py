@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import LoadError, UsageError
+from ...errors import UsageError, raised_while_running
 from ...model.loop import Loop
 from ...model.trace import EventTrace, HandlerTiming, Trace
 from ..introspect import get, underlying
@@ -67,7 +67,8 @@ def run_trace(trainer: Any, call: str | None, namespace: dict[str, Any], batches
     Raises:
         CallError: a bad call (``calls.parse_call``), or one the trainer cannot make.
         UsageError: ``batches`` < 1, or ``push_to_hub=True``.
-        LoadError: the call raised (the message names the exception); the instrumentation and the caps are undone first.
+        RunError: the call raised (``loopdoc.errors.raised_while_running``: the message names the exception); the
+            instrumentation and the caps are undone first.
     """
     if batches < 1:
         raise UsageError(f"--batches {batches}: must be at least 1")
@@ -256,7 +257,7 @@ def _record(trainer: Any, call: Call, loop: Loop, batches: int) -> Trace:
     try:
         getattr(trainer, call.method)(**call.kwargs)
     except Exception as e:
-        raise LoadError(f"--call {call.text!r}: raised {type(e).__name__} while running: {' '.join(str(e).split())}") from e
+        raise raised_while_running(call.text, e) from e
     finally:
         for key in handler_patches:
             handler.__dict__.pop(key, None)
