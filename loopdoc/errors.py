@@ -3,10 +3,12 @@
 Library code raises them; only the command line (``loopdoc.cli.main``) exits. Each error's
 message is one line that names the file (or argument) and the problem. ``EXIT_CODES`` maps
 each class to its exit code; ``exit_code`` applies a command's own rule on top of it
-(``diff`` exits 2 on any error, ``card`` never exits 1 on an error). This module imports nothing.
+(``diff`` exits 2 on any error, ``card`` never exits 1 on an error). This module imports nothing but ``typing``.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 
 class LoopdocError(Exception):
@@ -29,7 +31,32 @@ class UsageError(LoopdocError):
     """A bad command line: unknown format, malformed spec, missing argument. Exit code 2."""
 
 
-class CallError(UsageError):
+_Named = TypeVar("_Named", bound="_NamingSpec")
+
+
+class _NamingSpec:
+    """``naming(spec)`` for the errors found where the spec is not known (an adapter's call checks, a recorder)."""
+
+    files: tuple[str, ...]
+
+    def naming(self: _Named, spec: str) -> _Named:
+        """This error with its message prefixed by ``spec`` (``"examples/synth.py: --call …"``), unless it already is.
+
+        Args:
+            spec: the spec as the user gave it.
+
+        Returns:
+            An error of the same class (this one when its message starts with ``spec`` already), with the same ``files``.
+        """
+        message = str(self)
+        if message.startswith(f"{spec}: "):
+            return self
+        error = type(self)(f"{spec}: {message}")
+        error.files = self.files
+        return error
+
+
+class CallError(_NamingSpec, UsageError):
     """A bad ``--call`` (or a docs page's ``call:``). Exit code 2, like every bad command line.
 
     Every way a call can be wrong is this one class, whichever command and framework, and
@@ -41,22 +68,6 @@ class CallError(UsageError):
     points, which have no spec, start at ``--call``).
     """
 
-    def naming(self, spec: str) -> CallError:
-        """This error with its message prefixed by ``spec`` (``"examples/synth.py: --call …"``), unless it already is.
-
-        Args:
-            spec: the spec as the user gave it.
-
-        Returns:
-            A ``CallError`` (this one when its message starts with ``spec`` already), with the same ``files``.
-        """
-        message = str(self)
-        if message.startswith(f"{spec}: "):
-            return self
-        error = CallError(f"{spec}: {message}")
-        error.files = self.files
-        return error
-
 
 class LearnerNotFound(LoopdocError):
     """The file or module loaded, but did not yield exactly one trainer. Exit code 3."""
@@ -67,29 +78,13 @@ class LoadError(LoopdocError):
     loading, or ``--timeout`` passed. Exit code 4."""
 
 
-class RunError(LoadError):
+class RunError(_NamingSpec, LoadError):
     """The call ``loopdoc trace`` ran for real raised (in the user's code, a callback or the framework). Exit code 4.
 
     The same for every framework (``raised_while_running`` makes it). The message is one line,
     ``SPEC: --call 'TEXT': raised EXCEPTION while running: MESSAGE`` (``loopdoc.resolve`` adds the
     spec, as for a ``CallError``; the library entry points, which have no spec, start at ``--call``).
     """
-
-    def naming(self, spec: str) -> RunError:
-        """This error with its message prefixed by ``spec``, unless it already is (as ``CallError.naming``).
-
-        Args:
-            spec: the spec as the user gave it.
-
-        Returns:
-            A ``RunError`` (this one when its message starts with ``spec`` already), with the same ``files``.
-        """
-        message = str(self)
-        if message.startswith(f"{spec}: "):
-            return self
-        error = RunError(f"{spec}: {message}")
-        error.files = self.files
-        return error
 
 
 def raised_while_running(call: str, error: BaseException) -> RunError:

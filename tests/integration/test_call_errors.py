@@ -21,7 +21,6 @@ import sys
 import pytest
 from helpers import ROOT
 
-import loopdoc.resolve
 from loopdoc.cli import main
 from loopdoc.errors import EXIT_CODES, CallError, UsageError
 
@@ -56,15 +55,6 @@ BAD = [
     (HF, "trainer.model.train()", "'trainer.model' is not the trainer (Trainer): write 'train()' or 'trainer.train()'"),
 ]
 COMMANDS = ["render", "show", "trace", "card", "check"]
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    """Workers run in this process (``isolated=False``), from the repository root."""
-    real = loopdoc.resolve.Worker
-    monkeypatch.setattr(loopdoc.resolve, "Worker", lambda *a, **k: real(*a, **{**k, "isolated": False}))
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def argv(command: str, spec: str, call: str, where) -> list[str]:

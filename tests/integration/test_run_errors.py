@@ -17,7 +17,6 @@ import sys
 import pytest
 from helpers import ROOT
 
-import loopdoc.resolve
 from loopdoc.cli import main
 from loopdoc.errors import EXIT_CODES, LoadError, RunError, raised_while_running
 
@@ -30,15 +29,6 @@ FAILS = [
      "An invalid dataloader was passed to `Trainer.validate(dataloaders=...)`. Found 3."),
     ("examples/hf_defaults.py", "evaluate(eval_dataset=3)", "TypeError", "object of type 'int' has no len()"),
 ]
-
-
-@pytest.fixture
-def in_process(monkeypatch):
-    """Workers run in this process (``isolated=False``), from the repository root."""
-    real = loopdoc.resolve.Worker
-    monkeypatch.setattr(loopdoc.resolve, "Worker", lambda *a, **k: real(*a, **{**k, "isolated": False}))
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def test_one_class_and_one_code():
