@@ -8,7 +8,7 @@ each class to its exit code; ``exit_code`` applies a command's own rule on top o
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 
 class LoopdocError(Exception):
@@ -51,7 +51,7 @@ class _NamingSpec:
         message = str(self)
         if message.startswith(f"{spec}: "):
             return self
-        error = type(self)(f"{spec}: {message}")
+        error: _Named = cast(Any, type(self))(f"{spec}: {message}")  # an exception class: it takes the message
         error.files = self.files
         return error
 

@@ -22,6 +22,7 @@ import inspect
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -158,6 +159,7 @@ def load(text: str, *, trust: bool = False) -> Loaded:
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(as_script(folder, argv0))
+            stack.enter_context(_no_bytecode())
             watched = [(a, stack.enter_context(a.watch())) for a in adapters()]
             if spec.is_file:
                 module = _exec_file(path, where)
@@ -260,6 +262,19 @@ def _exec_file(path: Path, where: str) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+@contextlib.contextmanager
+def _no_bytecode() -> Iterator[None]:
+    """While the user's code is imported, Python writes no ``__pycache__`` beside it (``sys.dont_write_bytecode``):
+    loading writes nothing in the user's folders, in a worker (which sets it for good) and in-process (the mkdocs
+    and Sphinx plugins, ``resolve(..., isolated=False)``) alike. The previous setting is put back."""
+    previous = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = previous
 
 
 def _import_module(name: str) -> ModuleType:

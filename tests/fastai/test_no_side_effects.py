@@ -346,3 +346,20 @@ def test_the_command_line_refuses_a_disguised_call(tmp_path):  # one worker with
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: examples/synth.py: --call ") and "is not the trainer" in proc.stderr
     assert not pwned.exists()
+
+
+def test_an_in_process_load_writes_no_bytecode_beside_the_users_files(tmp_path, monkeypatch):
+    """As the mkdocs and Sphinx plugins load (in this process): no ``__pycache__`` beside the learner file or the
+    module it imports, even where Python would write one (``sys.dont_write_bytecode`` off); the setting is put back."""
+    from loopdoc.load import load
+
+    (tmp_path / "helper_mod.py").write_text("EPOCHS = 1\n")
+    (tmp_path / "learner.py").write_text(
+        "import helper_mod\nfrom fastai.test_utils import synth_learner\nlearn = synth_learner()\n")
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.chdir(tmp_path)
+    loaded = load(str(tmp_path / "learner.py"))
+    assert type(loaded.trainer).__name__ == "Learner"
+    assert sys.dont_write_bytecode is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["helper_mod.py", "learner.py"]
+    sys.modules.pop("helper_mod", None)
