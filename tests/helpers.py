@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -482,3 +482,19 @@ class Build:
     def page(self, path: str) -> str:
         """The text of the built file ``path`` (relative to the build folder)."""
         return (self.folder / path).read_text(encoding="utf-8")
+
+
+def walk_phases(loop: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """``(path of phase names, phase)`` for every phase of a ``Loop``, depth first, parents before children."""
+    from loopdoc.model.loop import Phase
+
+    def rec(phase: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+        here = path + (phase.name,)
+        yield here, phase
+        for child in phase.children:
+            if isinstance(child, Phase):
+                yield from rec(child, here)
+
+    for p in loop.phases:
+        yield from rec(p, ())
+

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import lightning_compare as cmp
 import pytest
-from helpers import LIGHTNING_EXAMPLES, ROOT
+from helpers import LIGHTNING_EXAMPLES, ROOT, walk_phases
 
 import loopdoc
 from loopdoc.errors import CallError, LearnerNotFound, UsageError
@@ -45,18 +45,7 @@ def loop_of(spec: str, call: str | None = None):
 
 
 def phases(loop) -> list[str]:
-    out = []
-
-    def walk(p: Phase, path: str) -> None:
-        here = f"{path}/{p.name}" if path else p.name
-        out.append(here)
-        for c in p.children:
-            if isinstance(c, Phase):
-                walk(c, here)
-
-    for p in loop.phases:
-        walk(p, "")
-    return out
+    return ["/".join(path) for path, _ in walk_phases(loop)]
 
 
 # ---------------------------------------------------------------- recognising and loading

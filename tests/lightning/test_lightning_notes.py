@@ -20,6 +20,7 @@ import lightning_setups as setups
 import observe_lightning as oracle
 import pytest
 import torch
+from helpers import walk_phases
 
 import loopdoc
 from loopdoc.adapters.lightning.extract import plan
@@ -241,17 +242,7 @@ def events(loop) -> list[str]:
 
 def phases(loop) -> list[Phase]:
     """Every phase of ``loop``, depth first."""
-    out: list[Phase] = []
-
-    def walk(p: Phase) -> None:
-        out.append(p)
-        for c in p.children:
-            if isinstance(c, Phase):
-                walk(c)
-
-    for p in loop.phases:
-        walk(p)
-    return out
+    return [phase for _, phase in walk_phases(loop)]
 
 
 # ---------------------------------------------------------------- the converse

@@ -12,7 +12,22 @@ import hashlib
 import re
 
 import pytest
-from helpers import HOSTILE, IMG, PLAIN, ROOT, SCRIPT, by_id, handmade_loop, has_class, md_outline, md_tokens, parse_html, plain_text, text_of
+from helpers import (
+    HOSTILE,
+    IMG,
+    PLAIN,
+    ROOT,
+    SCRIPT,
+    by_id,
+    handmade_loop,
+    has_class,
+    md_outline,
+    md_tokens,
+    parse_html,
+    plain_text,
+    text_of,
+    walk_phases,
+)
 from markdown_it import MarkdownIt
 
 from loopdoc.model import Event, Loop, Phase, SourceLocation
@@ -34,19 +49,6 @@ def plain() -> Loop:
 @pytest.fixture
 def hostile() -> Loop:
     return handmade_loop(HOSTILE)
-
-
-def walk_phases(loop: Loop):
-    """(path, phase) for every phase, depth first, parents before children."""
-    def rec(phase: Phase, path: tuple[str, ...]):
-        here = path + (phase.name,)
-        yield here, phase
-        for child in phase.children:
-            if isinstance(child, Phase):
-                yield from rec(child, here)
-
-    for p in loop.phases:
-        yield from rec(p, ())
 
 
 # ---------------------------------------------------------------- HTML
